@@ -1,0 +1,140 @@
+"""Features: the text fields a vectorizer reads, and generic spam cues.
+
+Samples are mappings with ``content``, ``author_name``, ``author_email`` and ``author_url``
+(see `models.data.Example.features`).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+
+Sample = Mapping[str, str]
+
+URL_RE = re.compile(
+    r"(?:https?://|www\.)\S+|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|net|org|info|biz|xyz|top|ru|cn|"
+    r"io|co|me|ly|site|online|shop|store|club|example)\b(?:/\S*)?",
+    re.IGNORECASE,
+)
+EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
+PHONE_RE = re.compile(r"(?:\+?\d[\s().-]?){9,15}\d")
+MONEY_RE = re.compile(r"[$€£¥₹₽]\s?\d|\d\s?(?:usd|eur|dollars|euros|bucks|k/month|/day)\b", re.I)
+# Words that ask the reader to act: the core of nearly every comment spam.
+CALL_TO_ACTION = re.compile(
+    r"\b(?:check (?:out|my)|visit|click|subscribe|sign ?up|buy|order|discount|promo|free|"
+    r"cheap|whats ?app|telegram|dm me|contact (?:me|us)|message me|call now|earn|income|"
+    r"guaranteed|limited|offer|deal|bonus|casino|loan|investment|profit|join (?:now|us|my)|"
+    r"my (?:channel|blog|website|site|page)|link in|follow me)\b",
+    re.IGNORECASE,
+)
+
+
+AUTHOR_MARKER = "author_"
+
+
+def content_of(samples: Sequence[Sample]) -> list[str]:
+    """The comment texts (module-level so pickled pipelines stay loadable)."""
+    return [sample.get("content", "") for sample in samples]
+
+
+def author_of(samples: Sequence[Sample]) -> list[str]:
+    """Author name and the words of the author's URL host, as one short text."""
+    out = []
+    for sample in samples:
+        url = sample.get("author_url") or ""
+        host = urlsplit(url if "//" in url else f"//{url}").hostname or "" if url else ""
+        host_words = host.replace(".", " ").replace("-", " ")
+        # The marker keeps the vocabulary non-empty when a corpus has no author fields at all.
+        out.append(f"{AUTHOR_MARKER} {sample.get('author_name') or ''} {host_words}")
+    return out
+
+
+CUE_NAMES: tuple[str, ...] = (
+    "links",
+    "author_url",
+    "email_in_text",
+    "phone_number",
+    "money",
+    "call_to_action",
+    "uppercase_ratio",
+    "digit_ratio",
+    "exclamations",
+    "length",
+)
+
+
+def cue_values(sample: Sample) -> list[float]:
+    """The generic cues of one sample, in `CUE_NAMES` order (raw, readable values)."""
+    text = sample.get("content", "")
+    letters = sum(ch.isalpha() for ch in text) or 1
+    chars = len(text) or 1
+    return [
+        float(len(URL_RE.findall(text))),
+        1.0 if sample.get("author_url") else 0.0,
+        float(len(EMAIL_RE.findall(text))),
+        float(len(PHONE_RE.findall(text))),
+        float(len(MONEY_RE.findall(text))),
+        float(len(CALL_TO_ACTION.findall(text))),
+        sum(ch.isupper() for ch in text) / letters,
+        sum(ch.isdigit() for ch in text) / chars,
+        float(text.count("!")),
+        float(len(text)),
+    ]
+
+
+class CueFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
+    """Generic cues (links, phone numbers, money, calls to action, shouting), squashed with
+    log1p so that counts and ratios share a scale."""
+
+    def fit(self, X: Sequence[Sample], y: Any = None) -> CueFeatures:
+        """Nothing to learn; records the feature names."""
+        self.feature_names_out_ = np.array([f"cue:{name}" for name in CUE_NAMES], dtype=object)
+        return self
+
+    def transform(self, X: Sequence[Sample]) -> np.ndarray:
+        """One row of squashed cue values per sample."""
+        rows = [cue_values(sample) for sample in X]
+        values = np.asarray(rows, dtype=np.float64).reshape(len(rows), len(CUE_NAMES))
+        return np.log1p(values)
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """Names of the cue columns."""
+        return np.array([f"cue:{name}" for name in CUE_NAMES], dtype=object)
+
+
+def describe_cue(name: str, raw: float) -> str:
+    """A moderator-readable phrase for one cue value ("3 links", "phone number")."""
+    count = int(raw)
+    match name:
+        case "links":
+            return f"{count} link" + ("s" if count != 1 else "")
+        case "author_url":
+            return "author website given"
+        case "email_in_text":
+            return "e-mail address in text"
+        case "phone_number":
+            return "phone number"
+        case "money":
+            return "money amounts"
+        case "call_to_action":
+            return f"{count} call-to-action phrase" + ("s" if count != 1 else "")
+        case "uppercase_ratio":
+            return f"{raw:.0%} capitals"
+        case "digit_ratio":
+            return f"{raw:.0%} digits"
+        case "exclamations":
+            return f"{count} exclamation mark" + ("s" if count != 1 else "")
+        case "length":
+            return f"{count} characters"
+    return name
+
+
+def log_length(text: str) -> float:
+    """log1p of the text length (kept for readers of older artifacts' metadata)."""
+    return math.log1p(len(text))

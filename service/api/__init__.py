@@ -1,0 +1,35 @@
+"""The HTTP API: flask-smorest blueprints and the OpenAPI document at /api/v1/openapi.json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from flask_smorest import Api
+from werkzeug.exceptions import HTTPException
+
+from service import problems
+
+
+class ProblemApi(Api):  # type: ignore[misc]
+    """flask-smorest's Api, answering HTTP errors as problem+json."""
+
+    def handle_http_exception(self, error: HTTPException) -> Any:
+        return problems.from_http_exception(error)
+
+
+def init_app(app: Flask) -> None:
+    """Register every blueprint and the OpenAPI document."""
+    app.config.update(
+        API_TITLE="Comment moderation API",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api/v1",
+        OPENAPI_JSON_PATH="openapi.json",
+    )
+    api = ProblemApi(app)
+    from service.api import comments, health
+
+    api.register_blueprint(comments.blp)
+    app.register_blueprint(health.bp)
+    app.extensions["api"] = api

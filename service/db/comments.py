@@ -1,0 +1,77 @@
+"""The comments table: one row per submission, as it was sent, plus the verdict on it."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Enum, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from service.db import Base
+from service.db.types import UTCDateTime, utcnow
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
+IdType = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class CommentStatus(enum.StrEnum):
+    """Where a comment stands. Only `published` comments are shown on the article."""
+
+    PENDING = "pending"
+    PUBLISHED = "published"
+    HELD = "held"
+    SPAM = "spam"
+
+
+class DecidedBy(enum.StrEnum):
+    """Who made the latest decision on a comment."""
+
+    MODEL = "model"
+    RULE = "rule"
+    # No model could be loaded: the comment is held for a human instead of published.
+    FALLBACK = "fallback"
+
+
+class Comment(Base):
+    """A reader's comment on a post."""
+
+    __tablename__ = "comments"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    post: Mapped[str] = mapped_column(String(200))
+    parent_id: Mapped[int | None] = mapped_column(
+        IdType, ForeignKey("comments.id", ondelete="SET NULL"), nullable=True
+    )
+    author_name: Mapped[str] = mapped_column(String(100))
+    author_email: Mapped[str | None] = mapped_column(String(254), nullable=True)
+    author_url: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+    content: Mapped[str] = mapped_column(Text)
+    ip: Mapped[str | None] = mapped_column(String(45), nullable=True)
+    user_agent: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    referer: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+    status: Mapped[CommentStatus] = mapped_column(
+        Enum(CommentStatus, native_enum=False, length=16, validate_strings=True,
+             values_callable=lambda e: [m.value for m in e]),
+        default=CommentStatus.PENDING,
+    )
+    spam_score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    reasons: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    model_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    decided_by: Mapped[DecidedBy | None] = mapped_column(
+        Enum(DecidedBy, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]),
+        nullable=True,
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    __table_args__ = (
+        # The public listing: published comments of one post, oldest first.
+        Index("ix_comments_post_status_id", "post", "status", "id"),
+        # The scorer and the reconciler: pending comments, oldest first.
+        Index("ix_comments_status_created", "status", "created_at"),
+    )
+
+    def __repr__(self) -> str:
+        return f"<Comment {self.id} {self.post!r} {self.status}>"

@@ -1,0 +1,50 @@
+"""Domain exceptions, one flat module. Views raise these; `service.problems` turns them into
+RFC 9457 problem+json answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ConfigError(RuntimeError):
+    """The settings are unusable (for example, production mode without a secret key)."""
+
+
+class ServiceError(Exception):
+    """Base of the errors an API client may see; carries its HTTP status and problem fields."""
+
+    status = 400
+    title = "Bad request"
+    type_slug = "bad-request"
+
+    def __init__(self, detail: str, *, errors: dict[str, Any] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors
+
+
+class InvalidFieldError(ServiceError):
+    """A field is well-formed but not acceptable (for example, a parent from another post)."""
+
+    status = 422
+    title = "Validation failed"
+    type_slug = "validation"
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}", errors={field: [message]})
+
+
+class NotFoundError(ServiceError):
+    """The addressed resource does not exist (or is not visible to the caller)."""
+
+    status = 404
+    title = "Not found"
+    type_slug = "not-found"
+
+
+class UnavailableError(ServiceError):
+    """A backing service (database, Redis) is down; the client should retry later."""
+
+    status = 503
+    title = "Service unavailable"
+    type_slug = "unavailable"

@@ -1,0 +1,204 @@
+"""RQ jobs: score pending comments and decide them (publish, hold, spam).
+
+A scoring worker process keeps one `Scorer`: the database sessions and the active model,
+loaded once and swapped when ``ACTIVE`` names another version. Jobs take ids, reload rows, and
+are idempotent: a comment leaves `pending` exactly once, by a conditional UPDATE.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from models.artifacts import ArtifactError, ArtifactStore
+from models.explain import score
+from models.policy import Band, Thresholds
+from service.config import load_config
+from service.db import Comment, CommentStatus, make_engine, make_sessionmaker
+from service.db.comments import DecidedBy
+from service.db.types import utcnow
+
+log = logging.getLogger(__name__)
+
+# Reasons shown to moderators: the strongest few contributions are enough to see "why".
+TOP_REASONS = 5
+NO_MODEL_REASON = "no spam model available: held for a moderator"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What the policy decided for one comment."""
+
+    status: CommentStatus
+    spam_score: float | None
+    reasons: list[str]
+    model_version: str | None
+    decided_by: DecidedBy
+
+
+class ModelHolder:
+    """The active model, loaded once and reloaded when the store's ``ACTIVE`` pointer moves."""
+
+    def __init__(self, store: ArtifactStore, overrides: Thresholds | None = None) -> None:
+        self.store = store
+        self.overrides = overrides
+        self.version: str | None = None
+        self.pipeline: Any = None
+        self.thresholds: Thresholds | None = None
+        self._stamp: tuple[str | None, float] | None = None
+
+    def _pointer_stamp(self) -> tuple[str | None, float]:
+        try:
+            mtime = os.stat(self.store.root / "ACTIVE").st_mtime
+        except FileNotFoundError:
+            return (None, 0.0)
+        return (self.store.active_version(), mtime)
+
+    def refresh(self) -> None:
+        """Load the active model if it changed since the last call (a cheap stat otherwise)."""
+        stamp = self._pointer_stamp()
+        if stamp == self._stamp and self.pipeline is not None:
+            return
+        self._stamp = stamp
+        try:
+            pipeline, metadata = self.store.load()
+        except ArtifactError as exc:
+            if self.pipeline is None:
+                log.error("no usable model: %s", exc)
+            else:
+                log.error("keeping model %s; new one unusable: %s", self.version, exc)
+            return
+        limits = metadata["thresholds"]
+        self.thresholds = self.overrides or Thresholds(limits["low"], limits["high"])
+        self.pipeline, self.version = pipeline, metadata["version"]
+        log.info("model %s loaded (thresholds %s)", self.version, self.thresholds)
+
+
+class Scorer:
+    """Decides pending comments in batches, in one transaction per batch."""
+
+    def __init__(self, sessions: sessionmaker[Session], models: ModelHolder,
+                 batch_size: int) -> None:
+        self.sessions = sessions
+        self.models = models
+        self.batch_size = batch_size
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Scorer:
+        """A scorer for the configured database and model store."""
+        low, high = config["SPAM_THRESHOLD_LOW"], config["SPAM_THRESHOLD_HIGH"]
+        overrides = Thresholds(low, high) if low is not None and high is not None else None
+        models = ModelHolder(ArtifactStore(config["MODEL_DIR"]), overrides)
+        sessions = make_sessionmaker(make_engine(config["DATABASE_URL"]))
+        return cls(sessions, models, config["SCORE_BATCH_SIZE"])
+
+    def decide_pending(self, first_id: int | None = None) -> dict[int, str]:
+        """Decide ``first_id`` (if still pending) and the oldest other pending comments, up to
+        the batch size. Returns the new status of each comment this call decided."""
+        self.models.refresh()
+        with self.sessions() as session:
+            query = (
+                select(Comment)
+                .where(Comment.status == CommentStatus.PENDING)
+                .order_by(Comment.id)
+                .limit(self.batch_size)
+                .with_for_update(skip_locked=True)
+            )
+            comments = list(session.scalars(query))
+            if first_id is not None and first_id not in {c.id for c in comments}:
+                own = session.scalars(
+                    select(Comment)
+                    .where(Comment.id == first_id, Comment.status == CommentStatus.PENDING)
+                    .with_for_update(skip_locked=True)
+                ).first()
+                if own is not None:
+                    comments.insert(0, own)
+            if not comments:
+                return {}
+            decided: dict[int, str] = {}
+            now = utcnow()
+            for comment, decision in zip(comments, self.decide(comments), strict=True):
+                result = session.execute(
+                    update(Comment)
+                    .where(Comment.id == comment.id, Comment.status == CommentStatus.PENDING)
+                    .values(
+                        status=decision.status,
+                        spam_score=decision.spam_score,
+                        reasons=decision.reasons,
+                        model_version=decision.model_version,
+                        decided_by=decision.decided_by,
+                        decided_at=now,
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+                if result.rowcount == 1:  # type: ignore[attr-defined]
+                    decided[comment.id] = decision.status
+            session.commit()
+        for comment_id, status in decided.items():
+            log.info("comment %s %s", comment_id, status, extra={"comment_id": comment_id})
+        return decided
+
+    def decide(self, comments: Sequence[Comment]) -> list[Decision]:
+        """The policy's decision for each comment (no database writes)."""
+        models = self.models
+        if models.pipeline is None or models.thresholds is None:
+            return [
+                Decision(CommentStatus.HELD, None, [NO_MODEL_REASON], None, DecidedBy.FALLBACK)
+                for _ in comments
+            ]
+        samples = [
+            {
+                "content": c.content,
+                "author_name": c.author_name or "",
+                "author_email": c.author_email or "",
+                "author_url": c.author_url or "",
+            }
+            for c in comments
+        ]
+        decisions = []
+        for verdict in score(models.pipeline, samples, top=TOP_REASONS):
+            band = models.thresholds.band(verdict.spam_score)
+            reasons = [_band_reason(band, verdict.spam_score, models.thresholds)]
+            reasons += [str(c) for c in verdict.contributions]
+            decisions.append(
+                Decision(CommentStatus(band), round(verdict.spam_score, 6), reasons,
+                         models.version, DecidedBy.MODEL)
+            )
+        return decisions
+
+
+def _band_reason(band: str, spam_score: float, thresholds: Thresholds) -> str:
+    if band == Band.SPAM:
+        return f"spam score {spam_score:.2f} above {thresholds.high:.2f}"
+    if band == Band.PUBLISH:
+        return f"spam score {spam_score:.2f} below {thresholds.low:.2f}"
+    return f"spam score {spam_score:.2f} between {thresholds.low:.2f} and {thresholds.high:.2f}"
+
+
+_scorer: Scorer | None = None
+
+
+def configure(config: dict[str, Any]) -> Scorer:
+    """Set this process's scorer from settings (the entry point and tests call this)."""
+    global _scorer
+    _scorer = Scorer.from_config(config)
+    return _scorer
+
+
+def get_scorer() -> Scorer:
+    """This process's scorer, created from the environment on first use if not configured."""
+    return _scorer or configure(load_config())
+
+
+def score_comment(comment_id: int) -> str | None:
+    """RQ job: decide comment ``comment_id`` (and other pending ones with it).
+
+    Returns the comment's new status, or None if it had already been decided."""
+    decided = get_scorer().decide_pending(comment_id)
+    return decided.get(comment_id)
