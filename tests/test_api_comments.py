@@ -1,0 +1,212 @@
+"""The public comments API: submission, validation, reading, listing, errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from rq import Queue
+from sqlalchemy import select
+
+from service.db import Comment, CommentStatus
+from service.queue import score_job_id
+
+VALID = {
+    "post": "china-closing-ai-gap",
+    "author_name": "Mei",
+    "author_email": "mei@example.org",
+    "author_url": "https://mei.example.org/blog",
+    "content": "Does the 7-month lag account for the distillation claims?",
+}
+
+
+def test_submit_answers_202_pending_with_location_and_stores_the_row(client, db) -> None:
+    response = client.post(
+        "/api/v1/comments",
+        json=VALID,
+        headers={"User-Agent": "Mozilla/5.0 test", "Referer": "https://blog.example/post"},
+        environ_base={"REMOTE_ADDR": "203.0.113.7"},
+    )
+    assert response.status_code == 202
+    body = response.get_json()
+    assert body["status"] == "pending"
+    assert response.headers["Location"] == f"/api/v1/comments/{body['id']}"
+    row = db.get(Comment, body["id"])
+    assert row.status == CommentStatus.PENDING
+    assert row.author_email == "mei@example.org"
+    assert (row.ip, row.user_agent, row.referer) == (
+        "203.0.113.7", "Mozilla/5.0 test", "https://blog.example/post"
+    )
+    assert row.created_at.tzinfo is not None
+
+
+def test_submit_enqueues_one_scoring_job_named_after_the_comment(app, post_comment) -> None:
+    comment_id = post_comment().get_json()["id"]
+    queue = Queue(app.config["QUEUE_NAME"], connection=app.extensions["redis"])
+    assert queue.job_ids == [score_job_id(comment_id)]
+    job = queue.fetch_job(score_job_id(comment_id))
+    assert job.func_name == "worker.jobs.score_comment"
+    assert job.args == (comment_id,)
+
+
+def test_a_plain_html_form_post_is_accepted_and_blank_optionals_ignored(client, db) -> None:
+    form = {**VALID, "author_email": "", "author_url": "", "parent_id": ""}
+    response = client.post("/api/v1/comments", data=form)
+    assert response.status_code == 202
+    row = db.get(Comment, response.get_json()["id"])
+    assert row.author_email is None and row.author_url is None and row.parent_id is None
+
+
+def test_content_is_trimmed_and_normalised(client, db) -> None:
+    response = client.post("/api/v1/comments", json={**VALID, "content": "  Cafe\u0301\r\nok  "})
+    row = db.get(Comment, response.get_json()["id"])
+    assert row.content == "Caf\u00e9\nok"
+
+
+def _long(n: int) -> str:
+    return "x" * n
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"post": None}, "post"),
+        ({"post": ""}, "post"),
+        ({"post": _long(201)}, "post"),
+        ({"author_name": None}, "author_name"),
+        ({"author_name": "   "}, "author_name"),
+        ({"author_name": _long(101)}, "author_name"),
+        ({"author_name": "bad\x07name"}, "author_name"),
+        ({"author_email": "not-an-email"}, "author_email"),
+        ({"author_url": "javascript:alert(1)"}, "author_url"),
+        ({"author_url": "ftp://files.example.org/"}, "author_url"),
+        ({"author_url": "not a url"}, "author_url"),
+        ({"content": None}, "content"),
+        ({"content": "   \n\t "}, "content"),
+        ({"content": _long(10_001)}, "content"),
+        ({"content": "null\x00byte"}, "content"),
+        ({"content": 42}, "content"),
+        ({"parent_id": "abc"}, "parent_id"),
+        ({"parent_id": 0}, "parent_id"),
+        ({"parent_id": 999_999}, "parent_id"),
+        ({"admin": True}, "admin"),
+    ],
+)
+def test_invalid_fields_get_422_problem_naming_the_field(
+    client, db, change: dict[str, Any], field: str
+) -> None:
+    body = {k: v for k, v in {**VALID, **change}.items() if v is not None}
+    response = client.post("/api/v1/comments", json=body)
+    assert response.status_code == 422
+    assert response.mimetype == "application/problem+json"
+    problem = response.get_json()
+    assert problem["status"] == 422 and problem["title"]
+    assert field in problem["errors"]
+    assert db.scalar(select(Comment).limit(1)) is None  # nothing stored
+
+
+def test_content_of_exactly_ten_thousand_characters_is_accepted(client) -> None:
+    assert client.post(
+        "/api/v1/comments", json={**VALID, "content": _long(10_000)}
+    ).status_code == 202
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status"),
+    [
+        (b'{"post": "x", ', "application/json", 400),
+        (b'["a", "list"]', "application/json", 400),
+        (b"\xff\xfe\x00garbage", "application/json", 400),
+        (b"post=x", "text/plain", 415),
+        (b"<comment/>", "application/xml", 415),
+        (b'{"content": "' + b"x" * 70_000 + b'"}', "application/json", 413),
+    ],
+)
+def test_malformed_bodies_get_clear_problems(client, body, content_type, status) -> None:
+    response = client.post("/api/v1/comments", data=body, content_type=content_type)
+    assert response.status_code == status
+    assert response.mimetype == "application/problem+json"
+    assert response.get_json()["status"] == status
+
+
+def test_unknown_route_is_404_and_wrong_method_405_as_problems(client) -> None:
+    missing = client.get("/api/v1/nothing-here")
+    assert missing.status_code == 404 and missing.mimetype == "application/problem+json"
+    wrong = client.delete("/api/v1/comments")
+    assert wrong.status_code == 405 and wrong.mimetype == "application/problem+json"
+    assert "POST" in wrong.headers["Allow"]
+
+
+def test_unknown_comment_is_404(client) -> None:
+    response = client.get("/api/v1/comments/123456")
+    assert response.status_code == 404
+    assert response.get_json()["detail"] == "No comment 123456."
+
+
+def test_public_view_hides_email_and_ip(client, post_comment) -> None:
+    comment_id = post_comment(**{k: VALID[k] for k in ("author_email", "content")}).get_json()["id"]
+    body = client.get(f"/api/v1/comments/{comment_id}").get_json()
+    assert body["status"] == "pending" and body["decided_at"] is None
+    assert set(body) >= {"id", "post", "parent_id", "author_name", "content", "status",
+                         "created_at", "decided_at"}
+    assert "author_email" not in body and "ip" not in body
+    assert "mei@example.org" not in str(body)
+
+
+def _publish(db, comment_id: int) -> None:
+    row = db.get(Comment, comment_id)
+    row.status = CommentStatus.PUBLISHED
+    db.commit()
+
+
+def test_reply_must_target_a_published_comment_of_the_same_post(db, post_comment) -> None:
+    parent_id = post_comment().get_json()["id"]
+    pending = post_comment(parent_id=parent_id)
+    assert pending.status_code == 422 and "parent_id" in pending.get_json()["errors"]
+    _publish(db, parent_id)
+    other_post = post_comment(post="another-post", parent_id=parent_id)
+    assert other_post.status_code == 422
+    reply = post_comment(parent_id=parent_id)
+    assert reply.status_code == 202
+    assert db.get(Comment, reply.get_json()["id"]).parent_id == parent_id
+
+
+def test_listing_shows_only_published_oldest_first_with_paging(client, db, post_comment) -> None:
+    ids = [post_comment(content=f"Comment number {i}").get_json()["id"] for i in range(5)]
+    for comment_id in ids[:4]:
+        _publish(db, comment_id)
+    post_comment(post="another-post")
+    first = client.get("/api/v1/posts/china-closing-ai-gap/comments?limit=3").get_json()
+    assert [c["id"] for c in first["comments"]] == ids[:3]
+    assert first["total"] == 4 and first["next"] == str(ids[2])
+    second = client.get(
+        f"/api/v1/posts/china-closing-ai-gap/comments?limit=3&cursor={first['next']}"
+    ).get_json()
+    assert [c["id"] for c in second["comments"]] == [ids[3]]
+    assert second["next"] is None
+    assert all("author_email" not in c for c in first["comments"])
+
+
+def test_listing_accepts_paths_as_posts(client, db, post_comment) -> None:
+    comment_id = post_comment(post="/2026/01/china-ai/").get_json()["id"]
+    _publish(db, comment_id)
+    body = client.get("/api/v1/posts/2026/01/china-ai/comments").get_json()
+    assert [c["id"] for c in body["comments"]] == [comment_id]
+    assert body["comments"][0]["post"] == "2026/01/china-ai"
+
+
+@pytest.mark.parametrize("query", ["limit=0", "limit=201", "limit=x", "cursor=abc", "page=2"])
+def test_listing_rejects_bad_paging(client, query: str) -> None:
+    response = client.get(f"/api/v1/posts/p/comments?{query}")
+    assert response.status_code == 422
+    assert response.mimetype == "application/problem+json"
+    assert response.get_json()["errors"]
+
+
+def test_openapi_document_describes_the_api(client) -> None:
+    spec = client.get("/api/v1/openapi.json").get_json()
+    assert {"/api/v1/comments", "/api/v1/comments/{comment_id}",
+            "/api/v1/posts/{post}/comments"} <= set(spec["paths"])
+    body = spec["paths"]["/api/v1/comments"]["post"]["requestBody"]["content"]
+    assert {"application/json", "application/x-www-form-urlencoded"} <= set(body)
+    assert "CommentIn" in spec["components"]["schemas"]
