@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DATA ?=
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run web worker train migrate test lint bench clean
+.PHONY: run web worker train evaluate migrate test lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ migrate: $(STAMP)
 ## train: train on the starter corpus (+ DATA="file-or-folder ...") and activate the model
 train: $(STAMP)
 	$(PY) -m models.train $(if $(DATA),--data $(DATA))
+
+## evaluate: metrics of the active model (or MODEL=version) on DATA="file-or-folder ..."
+evaluate: $(STAMP)
+	$(PY) -m models.evaluate --data $(DATA) $(if $(MODEL),--model $(MODEL))
 
 ## test: the whole suite (SQLite, and PostgreSQL when TEST_DATABASE_URL is set)
 test: $(STAMP)

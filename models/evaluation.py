@@ -21,8 +21,10 @@ from sklearn.metrics import (
 from models.policy import Band, Thresholds
 
 
-def binary_metrics(labels: Sequence[int], scores: Sequence[float], cut: float = 0.5) -> dict[str, Any]:
-    """Accuracy, precision, recall, F1 and MCC of ``score >= cut``; ROC and PR AUC of the ranking."""
+def binary_metrics(
+    labels: Sequence[int], scores: Sequence[float], cut: float = 0.5
+) -> dict[str, Any]:
+    """Accuracy, precision, recall, F1 and MCC of ``score >= cut``; ROC and PR AUC of ranking."""
     y = np.asarray(labels)
     p = np.asarray(scores, dtype=float)
     predicted = (p >= cut).astype(int)
@@ -43,7 +45,9 @@ def binary_metrics(labels: Sequence[int], scores: Sequence[float], cut: float = 
     }
 
 
-def band_metrics(labels: Sequence[int], scores: Sequence[float], thresholds: Thresholds) -> dict[str, Any]:
+def band_metrics(
+    labels: Sequence[int], scores: Sequence[float], thresholds: Thresholds
+) -> dict[str, Any]:
     """Shares of ham filed as spam, spam published, and comments decided without a human."""
     bands = [thresholds.band(float(s)) for s in scores]
     ham = [b for b, y in zip(bands, labels, strict=True) if y == 0]

@@ -88,7 +88,7 @@ def cue_values(sample: Sample) -> list[float]:
     ]
 
 
-class CueFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
+class CueFeatures(TransformerMixin, BaseEstimator):
     """Generic cues (links, phone numbers, money, calls to action, shouting), squashed with
     log1p so that counts and ratios share a scale."""
 

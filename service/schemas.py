@@ -1,4 +1,4 @@
-"""Marshmallow schemas: ``load`` validates input (unknown fields refused), ``dump`` shapes output."""
+"""Marshmallow schemas: `load` checks input (unknown fields refused), `dump` shapes output."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ from werkzeug.exceptions import HTTPException
 from service import problems
 
 
-class ProblemApi(Api):  # type: ignore[misc]
+class ProblemApi(Api):
     """flask-smorest's Api, answering HTTP errors as problem+json."""
 
     def handle_http_exception(self, error: HTTPException) -> Any:

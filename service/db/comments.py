@@ -34,6 +34,13 @@ class DecidedBy(enum.StrEnum):
     FALLBACK = "fallback"
 
 
+def _str_enum(enum_class: type[enum.StrEnum]) -> Enum:
+    """A VARCHAR(16) holding the enum's values (no database enum type: adding statuses later
+    needs no migration of the column)."""
+    return Enum(enum_class, native_enum=False, length=16, validate_strings=True,
+                values_callable=lambda members: [m.value for m in members])
+
+
 class Comment(Base):
     """A reader's comment on a post."""
 
@@ -52,17 +59,12 @@ class Comment(Base):
     user_agent: Mapped[str | None] = mapped_column(String(512), nullable=True)
     referer: Mapped[str | None] = mapped_column(String(2048), nullable=True)
     status: Mapped[CommentStatus] = mapped_column(
-        Enum(CommentStatus, native_enum=False, length=16, validate_strings=True,
-             values_callable=lambda e: [m.value for m in e]),
-        default=CommentStatus.PENDING,
+        _str_enum(CommentStatus), default=CommentStatus.PENDING
     )
     spam_score: Mapped[float | None] = mapped_column(Float, nullable=True)
     reasons: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
     model_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    decided_by: Mapped[DecidedBy | None] = mapped_column(
-        Enum(DecidedBy, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]),
-        nullable=True,
-    )
+    decided_by: Mapped[DecidedBy | None] = mapped_column(_str_enum(DecidedBy), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 

@@ -1,6 +1,7 @@
 """Alembic environment: runs migrations online against the configured URL."""
 
 from alembic import context
+
 from service.db import Base, make_engine
 
 config = context.config
