@@ -1,0 +1,168 @@
+"""The classifier package on its own: cleaning, loaders, thresholds, artifacts, explanations."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from models.artifacts import ArtifactError, ArtifactStore
+from models.data import (
+    HAM,
+    SPAM,
+    Example,
+    data_hash,
+    deduplicate,
+    load_paths,
+    starter_corpus,
+)
+from models.explain import score
+from models.policy import Band, Thresholds, choose_thresholds
+from models.text import clean_text
+from tests.conftest import SHARED_DATA
+
+YOUTUBE = SHARED_DATA / "youtube-spam"
+SMS = SHARED_DATA / "sms-spam" / "SMSSpamCollection"
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("\ufeffHello&#39;s world", "Hello's world"),
+        ("one<br />two<br>three", "one\ntwo\nthree"),
+        ("&quot;quoted&quot; &amp; <a href='x'>link</a>", '"quoted" & link'),
+        ("ｆｕｌｌ width", "full width"),
+        ("zero\u200bwidth", "zerowidth"),
+    ],
+)
+def test_clean_text(raw: str, clean: str) -> None:
+    assert clean_text(raw) == clean
+
+
+def test_starter_corpus_is_large_varied_and_labelled() -> None:
+    corpus = starter_corpus()
+    assert len(corpus) >= 1000
+    labels = [e.label for e in corpus]
+    assert labels.count(SPAM) >= 400 and labels.count(HAM) >= 400
+    non_latin = [e for e in corpus if any(ord(ch) > 0x2FF for ch in e.content)]
+    assert len({e.label for e in non_latin}) == 2 and len(non_latin) >= 100
+    assert len(deduplicate(corpus)) == len(corpus)
+
+
+def test_jsonl_loader_reports_the_bad_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"content": "ok", "label": "ham"}\n{"content": "x", "label": "maybe"}\n')
+    with pytest.raises(ValueError, match=r"bad.jsonl:2"):
+        load_paths([path])
+
+
+def test_unknown_file_format_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("just some text\n")
+    with pytest.raises(ValueError, match="not JSONL"):
+        load_paths([path])
+
+
+@pytest.mark.skipif(not YOUTUBE.is_dir(), reason="../shared/data/youtube-spam absent")
+def test_youtube_loader_reads_every_video() -> None:
+    examples = load_paths([YOUTUBE])
+    assert len(examples) == 350 + 350 + 438
+    assert {e.group for e in examples} == {"Youtube01-Psy", "Youtube02-KatyPerry",
+                                           "Youtube03-LMFAO"}
+    assert sum(e.label for e in examples) == 175 + 175 + 236
+    assert not any("\ufeff" in e.content or "&#39;" in e.content for e in examples)
+    assert len(deduplicate(examples)) < len(examples) * 0.9  # about 15% repeats
+
+
+@pytest.mark.skipif(not SMS.is_file(), reason="../shared/data/sms-spam absent")
+def test_sms_loader_keeps_every_line_despite_stray_quotes() -> None:
+    examples = load_paths([SMS])
+    assert len(examples) == 5574
+    assert sum(e.label for e in examples) == 747
+
+
+def test_deduplicate_prefers_the_spam_label_and_ignores_case() -> None:
+    kept = deduplicate([Example("Nice post", HAM), Example("nice  POST", SPAM),
+                        Example("Other", HAM)])
+    assert [(e.content, e.label) for e in kept] == [("nice  POST", SPAM), ("Other", HAM)]
+
+
+def test_data_hash_changes_with_the_data() -> None:
+    a = [Example("one", HAM), Example("two", SPAM)]
+    assert data_hash(a) == data_hash(list(a))
+    assert data_hash(a) != data_hash([Example("one", SPAM), Example("two", SPAM)])
+
+
+def test_thresholds_respect_both_class_limits() -> None:
+    ham = [i / 1000 for i in range(1000)]  # 0.000 .. 0.999
+    spam = [0.5 + i / 2000 for i in range(1000)]  # 0.500 .. 0.9995
+    t = choose_thresholds(ham, spam, max_ham_as_spam=0.005, max_spam_published=0.02)
+    assert sum(s > t.high for s in ham) <= 5
+    assert sum(s < t.low for s in spam) <= 20
+    assert t.low <= t.high
+
+
+def test_cleanly_separated_classes_get_no_hold_band() -> None:
+    t = choose_thresholds([0.01, 0.02, 0.1], [0.8, 0.9, 0.95])
+    assert t.low == t.high == pytest.approx(0.45)
+    assert t.band(0.2) == Band.PUBLISH and t.band(0.7) == Band.SPAM
+
+
+@pytest.mark.parametrize(("p", "band"), [(0.05, Band.PUBLISH), (0.1, Band.HOLD),
+                                         (0.5, Band.HOLD), (0.9, Band.HOLD), (0.91, Band.SPAM)])
+def test_bands(p: float, band: str) -> None:
+    assert Thresholds(low=0.1, high=0.9).band(p) == band
+
+
+def test_artifact_metadata_and_hash_check(model_dir: Path, tmp_path: Path) -> None:
+    store = ArtifactStore(model_dir)
+    version = store.active_version()
+    metadata = store.verify(version)
+    for key in ("sha256", "thresholds", "cv_metrics", "libraries", "data", "created_at"):
+        assert key in metadata
+    assert metadata["data"]["n"] >= 1000
+    assert metadata["cv_metrics"]["mcc"] > 0.8
+    pipeline, _ = store.load()
+    # Any change to the bytes is refused.
+    copy = ArtifactStore(tmp_path)
+    version2 = copy.save(pipeline, {k: v for k, v in metadata.items()
+                                    if k not in ("version", "sha256", "created_at")},
+                         activate=True)
+    model_file = tmp_path / version2 / "model.joblib"
+    data = bytearray(model_file.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    model_file.write_bytes(bytes(data))
+    with pytest.raises(ArtifactError, match="SHA-256"):
+        copy.load()
+
+
+@pytest.mark.parametrize("version", ["../etc", ".hidden", "", "a/b"])
+def test_artifact_store_refuses_odd_version_names(tmp_path: Path, version: str) -> None:
+    with pytest.raises(ArtifactError):
+        ArtifactStore(tmp_path).metadata(version)
+
+
+def test_missing_active_model_is_an_artifact_error(tmp_path: Path) -> None:
+    with pytest.raises(ArtifactError, match="no active model"):
+        ArtifactStore(tmp_path).load()
+
+
+def test_explanations_name_readable_words_and_cues(model_dir: Path) -> None:
+    pipeline, _ = ArtifactStore(model_dir).load()
+    spam, ham = score(pipeline, [
+        {"content": "Buy cheap viagra now!!! http://pills.example http://meds.example"},
+        {"content": "Thanks, the part about export controls was a useful summary."},
+    ])
+    assert spam.spam_score > 0.9 > 0.1 > ham.spam_score
+    names = [c.feature for c in spam.contributions]
+    assert "2 links" in names
+    assert all(not name.startswith("'") or name.strip("'").isprintable() for name in names)
+    assert spam.contributions[0].weight > 0
+    assert str(spam.contributions[0]).split()[-1].startswith("+")
+
+
+def test_metadata_is_json(model_dir: Path) -> None:
+    store = ArtifactStore(model_dir)
+    raw = (model_dir / store.active_version() / "metadata.json").read_text()
+    assert json.loads(raw)["version"] == store.active_version()
