@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Flask
 
-from service import cli, database, logs, problems, queue
+from service import auth, cli, database, logs, problems, queue
 from service.config import load_config
 
 
@@ -19,6 +19,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     database.init_app(app)
     queue.init_app(app)
     problems.init_app(app)
+    auth.init_app(app)
 
     from service.api import init_app as init_api
 

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from service.db import migrate
+from service.db import AdminEvent, Moderator, Role, migrate
+from service.db.moderators import hash_token, new_token
 
 db_cli = AppGroup("db", help="Database migrations.")
+moderators_cli = AppGroup("moderators", help="Moderator accounts.")
 
 
 @db_cli.command("upgrade")
@@ -26,6 +32,90 @@ def db_revision(message: str) -> None:
     migrate.revision(current_app.config["DATABASE_URL"], message)
 
 
+def _session() -> Session:
+    return cast(Session, current_app.extensions["db_sessions"]())
+
+
+def _find(session: Session, name: str) -> Moderator:
+    moderator = session.scalar(select(Moderator).where(Moderator.name == name))
+    if moderator is None:
+        raise click.ClickException(f"no moderator named {name!r}")
+    return moderator
+
+
+def _audit(session: Session, action: str, name: str) -> None:
+    session.add(AdminEvent(actor="cli", action=action, details={"name": name}))
+
+
+@moderators_cli.command("add")
+@click.argument("name")
+@click.option("--role", type=click.Choice([r.value for r in Role]), default=Role.MODERATOR.value)
+@click.option("--password", default=None,
+              help="password for the web login (without one: API token only)")
+def moderators_add(name: str, role: str, password: str | None) -> None:
+    """Create an account; prints its API token once, alone on the last line."""
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise click.ClickException("the name must be 1 to 100 characters")
+    with _session() as session:
+        if session.scalar(select(Moderator).where(Moderator.name == name)) is not None:
+            raise click.ClickException(f"a moderator named {name!r} exists already")
+        token = new_token()
+        moderator = Moderator(name=name, role=Role(role), token_hash=hash_token(token))
+        if password:
+            moderator.set_password(password)
+        session.add(moderator)
+        _audit(session, "moderator.add", name)
+        session.commit()
+    click.echo(f"created {role} {name!r}; API token (shown only now):")
+    click.echo(token)
+
+
+@moderators_cli.command("list")
+def moderators_list() -> None:
+    """Every account: name, role, active, web login."""
+    with _session() as session:
+        for m in session.scalars(select(Moderator).order_by(Moderator.name)):
+            click.echo(f"{m.name}\t{m.role.value}\t{'active' if m.active else 'disabled'}\t"
+                       f"{'password' if m.password_hash else 'token only'}")
+
+
+@moderators_cli.command("disable")
+@click.argument("name")
+def moderators_disable(name: str) -> None:
+    """Disable an account: its token and login stop working at once."""
+    with _session() as session:
+        _find(session, name).active = False
+        _audit(session, "moderator.disable", name)
+        session.commit()
+    click.echo(f"disabled {name!r}")
+
+
+@moderators_cli.command("rotate-token")
+@click.argument("name")
+def moderators_rotate(name: str) -> None:
+    """Replace an account's API token; prints the new one alone on the last line."""
+    with _session() as session:
+        token = _find(session, name).rotate_token()
+        _audit(session, "moderator.rotate-token", name)
+        session.commit()
+    click.echo(f"new API token for {name!r} (the old one no longer works):")
+    click.echo(token)
+
+
+@moderators_cli.command("set-password")
+@click.argument("name")
+@click.password_option()
+def moderators_set_password(name: str, password: str) -> None:
+    """Set an account's web login password."""
+    with _session() as session:
+        _find(session, name).set_password(password)
+        _audit(session, "moderator.set-password", name)
+        session.commit()
+    click.echo(f"password set for {name!r}")
+
+
 def init_app(app: Flask) -> None:
     """Register the command groups."""
     app.cli.add_command(db_cli)
+    app.cli.add_command(moderators_cli)

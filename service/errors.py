@@ -48,3 +48,27 @@ class UnavailableError(ServiceError):
     status = 503
     title = "Service unavailable"
     type_slug = "unavailable"
+
+
+class UnauthorizedError(ServiceError):
+    """No valid credentials (missing, wrong or disabled token; no session)."""
+
+    status = 401
+    title = "Unauthorized"
+    type_slug = "unauthorized"
+
+
+class ForbiddenError(ServiceError):
+    """Valid credentials, but not allowed (wrong role, closed post)."""
+
+    status = 403
+    title = "Forbidden"
+    type_slug = "forbidden"
+
+
+class ConflictError(ServiceError):
+    """The resource changed since the client last saw it, or already exists."""
+
+    status = 409
+    title = "Conflict"
+    type_slug = "conflict"

@@ -84,7 +84,9 @@ def from_validation_error(error: ValidationError) -> Response:
 
 def from_service_error(error: ServiceError) -> Response:
     """Problem for one of our domain errors."""
-    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if error.status == 503 else None
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if error.status == 503 else {}
+    if error.status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="moderation"'
     return problem(
         error.status, error.detail, errors=error.errors, headers=headers, title=error.title
     )

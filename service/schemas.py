@@ -133,3 +133,164 @@ class CommentPage(Schema):
     comments = fields.List(fields.Nested(CommentOut), required=True)
     next = fields.String(allow_none=True, required=True)
     total = fields.Integer(required=True)
+
+
+# --- moderation -------------------------------------------------------------------------
+
+QUEUE_SORTS = ("created", "-created", "score", "-score")
+
+
+class QueueArgs(Schema):
+    """Filters and paging of the moderation queue."""
+
+    class Meta:
+        unknown = RAISE
+
+    status = fields.Enum(CommentStatus, by_value=True, load_default=CommentStatus.HELD)
+    post = fields.String(load_default=None, validate=validate.Length(max=MAX_POST_CHARS))
+    q = fields.String(load_default=None, validate=validate.Length(min=1, max=200))
+    sort = fields.String(load_default="created", validate=validate.OneOf(QUEUE_SORTS))
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    cursor = fields.String(load_default=None, validate=validate.Length(max=100))
+
+
+class ModerationComment(Schema):
+    """A comment as a moderator sees it: everything we know, including e-mail and IP."""
+
+    id = fields.Integer(required=True)
+    post = fields.String(required=True)
+    parent_id = fields.Integer(allow_none=True)
+    author_name = fields.String(required=True)
+    author_email = fields.String(allow_none=True)
+    author_url = fields.String(allow_none=True)
+    content = fields.String(required=True)
+    ip = fields.String(allow_none=True)
+    user_agent = fields.String(allow_none=True)
+    referer = fields.String(allow_none=True)
+    status = fields.Enum(CommentStatus, by_value=True, required=True)
+    spam_score = fields.Float(allow_none=True)
+    reasons = fields.List(fields.String(), allow_none=True)
+    model_version = fields.String(allow_none=True)
+    decided_by = fields.String(allow_none=True)
+    label = fields.String(allow_none=True)
+    created_at = fields.AwareDateTime(required=True)
+    decided_at = fields.AwareDateTime(allow_none=True)
+
+
+class CommentEventOut(Schema):
+    """One entry of a comment's history."""
+
+    id = fields.Integer(required=True)
+    actor = fields.String(required=True)
+    action = fields.String(required=True)
+    from_status = fields.String(allow_none=True)
+    to_status = fields.String(required=True)
+    note = fields.String(allow_none=True)
+    created_at = fields.AwareDateTime(required=True)
+
+
+class ModerationDetail(ModerationComment):
+    """A comment with its status history and actions."""
+
+    history = fields.List(fields.Nested(CommentEventOut), required=True)
+
+
+class QueuePage(Schema):
+    """A page of the queue, with the count of comments in each status."""
+
+    comments = fields.List(fields.Nested(ModerationComment), required=True)
+    next = fields.String(allow_none=True, required=True)
+    counts = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
+
+
+class DecisionIn(Schema):
+    """A moderator's decision on one comment."""
+
+    class Meta:
+        unknown = RAISE
+
+    action = fields.String(required=True, validate=validate.OneOf(
+        ["approve", "reject", "spam", "not_spam"]))
+    note = fields.String(load_default=None, validate=validate.Length(max=2000))
+    expected_status = fields.Enum(CommentStatus, by_value=True, load_default=None)
+
+
+class BulkDecisionIn(DecisionIn):
+    """The same decision on many comments (each audited on its own)."""
+
+    ids = fields.List(fields.Integer(validate=validate.Range(min=1)), required=True,
+                      validate=validate.Length(min=1, max=200))
+
+
+class BulkResult(Schema):
+    """What happened to one comment of a bulk decision."""
+
+    id = fields.Integer(required=True)
+    ok = fields.Boolean(required=True)
+    status = fields.String(allow_none=True)
+    error = fields.String(allow_none=True)
+
+
+class BulkOut(Schema):
+    """Results of a bulk decision, one per id, in request order."""
+
+    results = fields.List(fields.Nested(BulkResult), required=True)
+
+
+# --- rules (admin) ----------------------------------------------------------------------
+
+
+class RuleIn(Schema):
+    """A new block- or watch-list entry."""
+
+    class Meta:
+        unknown = RAISE
+
+    kind = fields.String(required=True, validate=validate.OneOf([
+        "blocked_term", "blocked_email", "blocked_email_domain", "blocked_url_domain",
+        "blocked_ip", "watched_term"]))
+    value = fields.String(required=True, validate=validate.Length(min=1, max=255))
+    note = fields.String(load_default=None, validate=validate.Length(max=255))
+
+
+class RuleOut(Schema):
+    """A stored rule."""
+
+    id = fields.Integer(required=True)
+    kind = fields.String(required=True)
+    value = fields.String(required=True)
+    note = fields.String(allow_none=True)
+    created_by = fields.String(allow_none=True)
+    created_at = fields.AwareDateTime(required=True)
+
+
+class SettingsSchema(Schema):
+    """Site-wide moderation settings (all optional on update)."""
+
+    class Meta:
+        unknown = RAISE
+
+    hold_links = fields.Integer(validate=validate.Range(min=0, max=100),
+                                metadata={"description": "Hold at this many links (0: off)."})
+    trusted_after = fields.Integer(validate=validate.Range(min=0, max=1000), metadata={
+        "description": "Approved comments that make an e-mail trusted (0: off)."})
+    trusted_spam_ceiling = fields.Float(validate=validate.Range(min=0.5, max=1.0), metadata={
+        "description": "A trusted commenter is still stopped at this spam score."})
+
+
+class RulesOut(Schema):
+    """Every rule and the settings."""
+
+    rules = fields.List(fields.Nested(RuleOut), required=True)
+    settings = fields.Nested(SettingsSchema, required=True)
+
+
+class PostSettingsSchema(Schema):
+    """Per-post moderation."""
+
+    class Meta:
+        unknown = RAISE
+
+    post = fields.String(dump_only=True)
+    closed = fields.Boolean(load_default=False)
+    premoderated = fields.Boolean(load_default=False)

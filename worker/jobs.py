@@ -17,12 +17,19 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.artifacts import ArtifactError, ArtifactStore
-from models.explain import score
+from models.explain import Verdict, score
 from models.policy import Band, Thresholds
 from service.config import load_config
-from service.db import Comment, CommentStatus, make_engine, make_sessionmaker
-from service.db.comments import DecidedBy
+from service.db import (
+    Comment,
+    CommentEvent,
+    CommentStatus,
+    DecidedBy,
+    make_engine,
+    make_sessionmaker,
+)
 from service.db.types import utcnow
+from service.rules import RuleSet
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +136,8 @@ class Scorer:
                 return {}
             decided: dict[int, str] = {}
             now = utcnow()
-            for comment, decision in zip(comments, self.decide(comments), strict=True):
+            for comment, decision in zip(comments, self.decide(session, comments),
+                                         strict=True):
                 result = session.execute(
                     update(Comment)
                     .where(Comment.id == comment.id, Comment.status == CommentStatus.PENDING)
@@ -145,38 +153,71 @@ class Scorer:
                 )
                 if result.rowcount == 1:  # type: ignore[attr-defined]
                     decided[comment.id] = decision.status
+                    session.add(CommentEvent(
+                        comment_id=comment.id, actor=decision.decided_by, action="score",
+                        from_status=CommentStatus.PENDING, to_status=decision.status,
+                        created_at=now,
+                    ))
             session.commit()
         for comment_id, status in decided.items():
             log.info("comment %s %s", comment_id, status, extra={"comment_id": comment_id})
         return decided
 
-    def decide(self, comments: Sequence[Comment]) -> list[Decision]:
-        """The policy's decision for each comment (no database writes)."""
+    def decide(self, session: Session, comments: Sequence[Comment]) -> list[Decision]:
+        """The rules' and the model's decision for each comment (no database writes).
+
+        Order: a blocking rule files it as spam; then the model's spam band (a trusted
+        commenter escapes it unless the model is very sure); then holding rules; then the
+        model's hold band (trusted commenters escape it); otherwise it is published."""
+        rules = RuleSet.load(session)
         models = self.models
-        if models.pipeline is None or models.thresholds is None:
-            return [
-                Decision(CommentStatus.HELD, None, [NO_MODEL_REASON], None, DecidedBy.FALLBACK)
-                for _ in comments
-            ]
-        samples = [
-            {
-                "content": c.content,
-                "author_name": c.author_name or "",
-                "author_email": c.author_email or "",
-                "author_url": c.author_url or "",
-            }
-            for c in comments
-        ]
-        decisions = []
-        for verdict in score(models.pipeline, samples, top=TOP_REASONS):
-            band = models.thresholds.band(verdict.spam_score)
-            reasons = [_band_reason(band, verdict.spam_score, models.thresholds)]
-            reasons += [str(c) for c in verdict.contributions]
-            decisions.append(
-                Decision(CommentStatus(band), round(verdict.spam_score, 6), reasons,
-                         models.version, DecidedBy.MODEL)
-            )
-        return decisions
+        verdicts: list[Verdict | None] = [None] * len(comments)
+        if models.pipeline is not None:
+            verdicts = list(score(models.pipeline, [_sample(c) for c in comments],
+                                  top=TOP_REASONS))
+        return [self._decide_one(session, rules, comment, verdict)
+                for comment, verdict in zip(comments, verdicts, strict=True)]
+
+    def _decide_one(self, session: Session, rules: RuleSet, comment: Comment,
+                    verdict: Verdict | None) -> Decision:
+        hits = rules.check(comment)
+        reasons = [hit.reason for hit in hits]
+        thresholds = self.models.thresholds
+        if verdict is None or thresholds is None:
+            status = CommentStatus.SPAM if hits and hits[0].effect == "spam" else \
+                CommentStatus.HELD
+            by = DecidedBy.RULE if status == CommentStatus.SPAM else DecidedBy.FALLBACK
+            return Decision(status, None, [*reasons, NO_MODEL_REASON], None, by)
+
+        p = verdict.spam_score
+        band = thresholds.band(p)
+        reasons += [_band_reason(band, p, thresholds)]
+        reasons += [str(c) for c in verdict.contributions]
+
+        def decision(status: CommentStatus, by: DecidedBy) -> Decision:
+            return Decision(status, round(p, 6), reasons, self.models.version, by)
+
+        if any(hit.effect == "spam" for hit in hits):
+            return decision(CommentStatus.SPAM, DecidedBy.RULE)
+        trusted = band != Band.PUBLISH and p < rules.trusted_spam_ceiling and \
+            rules.is_trusted(session, comment.author_email)
+        if band == Band.SPAM and not trusted:
+            return decision(CommentStatus.SPAM, DecidedBy.MODEL)
+        if hits:
+            return decision(CommentStatus.HELD, DecidedBy.RULE)
+        if trusted:
+            reasons.insert(0, "trusted commenter (approved before)")
+            return decision(CommentStatus.PUBLISHED, DecidedBy.RULE)
+        return decision(CommentStatus(band), DecidedBy.MODEL)
+
+
+def _sample(comment: Comment) -> dict[str, str]:
+    return {
+        "content": comment.content,
+        "author_name": comment.author_name or "",
+        "author_email": comment.author_email or "",
+        "author_url": comment.author_url or "",
+    }
 
 
 def _band_reason(band: str, spam_score: float, thresholds: Thresholds) -> str:

@@ -28,8 +28,14 @@ def init_app(app: Flask) -> None:
         OPENAPI_JSON_PATH="openapi.json",
     )
     api = ProblemApi(app)
-    from service.api import comments, health
+    api.spec.components.security_scheme(
+        "bearerAuth", {"type": "http", "scheme": "bearer",
+                       "description": "A moderator's API token (flask moderators add)."}
+    )
+    from service.api import comments, health, moderation, rules
 
     api.register_blueprint(comments.blp)
+    api.register_blueprint(moderation.blp)
+    api.register_blueprint(rules.blp)
     app.register_blueprint(health.bp)
     app.extensions["api"] = api

@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 
 from service import database, queue
 from service.api.body import parse_body
-from service.db.comments import Comment, CommentStatus
-from service.errors import InvalidFieldError, NotFoundError
+from service.db import Comment, CommentStatus, PostSettings
+from service.errors import ForbiddenError, InvalidFieldError, NotFoundError
 from service.schemas import CommentAccepted, CommentIn, CommentOut, CommentPage, PageArgs
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,9 @@ class Comments(MethodView):
         """Submit a comment: stored at once as `pending`, then scored by a worker."""
         fields = parse_body(CommentIn())
         session = database.session()
+        settings = session.get(PostSettings, fields["post"])
+        if settings is not None and settings.closed:
+            raise ForbiddenError("Comments are closed on this post.")
         parent_id = fields.get("parent_id")
         if parent_id is not None:
             parent = session.get(Comment, parent_id)

@@ -33,6 +33,25 @@ def make_sessionmaker(engine: Engine) -> sessionmaker:
     return sessionmaker(engine, expire_on_commit=False)
 
 
-from service.db.comments import Comment, CommentStatus  # noqa: E402
+from service.db.comments import Comment, CommentStatus, DecidedBy, Label  # noqa: E402
+from service.db.events import AdminEvent, CommentEvent  # noqa: E402
+from service.db.moderators import Moderator, Role  # noqa: E402
+from service.db.rules import PostSettings, Rule, RuleKind, Setting  # noqa: E402
 
-__all__ = ["Base", "Comment", "CommentStatus", "make_engine", "make_sessionmaker"]
+__all__ = [
+    "AdminEvent",
+    "Base",
+    "Comment",
+    "CommentEvent",
+    "CommentStatus",
+    "DecidedBy",
+    "Label",
+    "Moderator",
+    "PostSettings",
+    "Role",
+    "Rule",
+    "RuleKind",
+    "Setting",
+    "make_engine",
+    "make_sessionmaker",
+]

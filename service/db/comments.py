@@ -8,12 +8,13 @@ from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Enum, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.types import TypeEngine
 
 from service.db import Base
 from service.db.types import UTCDateTime, utcnow
 
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
-IdType = BigInteger().with_variant(Integer(), "sqlite")
+IdType: TypeEngine[int] = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class CommentStatus(enum.StrEnum):
@@ -23,6 +24,8 @@ class CommentStatus(enum.StrEnum):
     PUBLISHED = "published"
     HELD = "held"
     SPAM = "spam"
+    # Removed by a moderator, but not spam (off-topic, abusive): never shown, trains as ham.
+    REJECTED = "rejected"
 
 
 class DecidedBy(enum.StrEnum):
@@ -32,6 +35,14 @@ class DecidedBy(enum.StrEnum):
     RULE = "rule"
     # No model could be loaded: the comment is held for a human instead of published.
     FALLBACK = "fallback"
+    MODERATOR = "moderator"
+
+
+class Label(enum.StrEnum):
+    """The training label a moderator's decision gives a comment."""
+
+    HAM = "ham"
+    SPAM = "spam"
 
 
 def _str_enum(enum_class: type[enum.StrEnum]) -> Enum:
@@ -67,12 +78,16 @@ class Comment(Base):
     decided_by: Mapped[DecidedBy | None] = mapped_column(_str_enum(DecidedBy), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Set by a moderator's decision (or a site's submit-spam/ham): final, and training data.
+    label: Mapped[Label | None] = mapped_column(_str_enum(Label), nullable=True)
 
     __table_args__ = (
         # The public listing: published comments of one post, oldest first.
         Index("ix_comments_post_status_id", "post", "status", "id"),
         # The scorer and the reconciler: pending comments, oldest first.
         Index("ix_comments_status_created", "status", "created_at"),
+        # Trusted commenters: approved comments by e-mail.
+        Index("ix_comments_email_label", "author_email", "label"),
     )
 
     def __repr__(self) -> str:

@@ -1,0 +1,54 @@
+"""Scoring cost in a worker-like process: ``python -m bench.scoring MODEL_DIR``.
+
+Loads the active model as the worker does, then times ``models.explain.score`` on one comment
+at a time (the idle case) and on a batch of 1,000 (the drain case). Prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+
+from bench.load import make_comments
+from models.artifacts import ArtifactStore
+from models.explain import score
+
+SINGLE_CALLS = 500
+BATCH = 1000
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Time single-comment and batch scoring; print the medians as JSON."""
+    args = sys.argv[1:] if argv is None else argv
+    pipeline, metadata = ArtifactStore(args[0]).load()
+    samples = [
+        {"content": c.content, "author_name": c.author_name,
+         "author_email": c.author_email or "", "author_url": c.author_url or ""}
+        for c in make_comments(max(SINGLE_CALLS, BATCH), seed=7)
+    ]
+    for sample in samples[:20]:  # warm caches and lazy imports
+        score(pipeline, [sample])
+    single = []
+    for sample in samples[:SINGLE_CALLS]:
+        t0 = time.perf_counter()
+        score(pipeline, [sample])
+        single.append(time.perf_counter() - t0)
+    batches = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        score(pipeline, samples[:BATCH])
+        batches.append(time.perf_counter() - t0)
+    single.sort()
+    print(json.dumps({
+        "model_version": metadata["version"],
+        "single_ms": {"p50": statistics.median(single) * 1e3,
+                      "p99": single[int(len(single) * 0.99) - 1] * 1e3},
+        "batch_1000_s": statistics.median(batches),
+    }))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,193 @@
+"""Moderation API: the queue, a comment's full record, decisions (one or many)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import RAISE
+from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from service import auth, database, moderation
+from service.db import Comment, CommentEvent, CommentStatus
+from service.errors import InvalidFieldError, NotFoundError, ServiceError
+from service.schemas import (
+    BulkDecisionIn,
+    BulkOut,
+    DecisionIn,
+    ModerationComment,
+    ModerationDetail,
+    QueueArgs,
+    QueuePage,
+)
+
+blp = Blueprint(
+    "moderation", __name__, url_prefix="/api/v1/moderation",
+    description="The moderators' queue and decisions (Bearer token or moderator session).",
+)
+SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}]
+
+
+@blp.before_request
+def _authenticate() -> None:
+    auth.authenticate()
+
+
+def _filtered(post: str | None, q: str | None) -> list[Any]:
+    conditions: list[Any] = []
+    if post:
+        conditions.append(Comment.post == post.strip("/"))
+    if q:
+        escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{escaped}%"
+        conditions.append(or_(
+            Comment.content.ilike(pattern, escape="\\"),
+            Comment.author_name.ilike(pattern, escape="\\"),
+            Comment.author_email.ilike(pattern, escape="\\"),
+            Comment.ip.ilike(pattern, escape="\\"),
+        ))
+    return conditions
+
+
+def _score_key() -> Any:
+    return func.coalesce(Comment.spam_score, -1.0)
+
+
+def _page_query(query: Select[Any], sort: str, cursor: str | None) -> Select[Any]:
+    """Keyset paging: ``cursor`` is the last row's sort key ("id" or "score:id")."""
+    descending = sort.startswith("-")
+    if sort.endswith("score"):
+        key = _score_key()
+        order = [key.desc(), Comment.id.desc()] if descending else [key, Comment.id]
+        if cursor:
+            try:
+                score_text, id_text = cursor.split(":", 1)
+                last_score, last_id = float(score_text), int(id_text)
+            except ValueError:
+                raise InvalidFieldError("cursor", "Not a cursor from this listing.") from None
+            if descending:
+                query = query.where(or_(key < last_score,
+                                        and_(key == last_score, Comment.id < last_id)))
+            else:
+                query = query.where(or_(key > last_score,
+                                        and_(key == last_score, Comment.id > last_id)))
+        return query.order_by(*order)
+    if cursor:
+        if not cursor.isdigit():
+            raise InvalidFieldError("cursor", "Not a cursor from this listing.")
+        query = query.where(Comment.id < int(cursor) if descending else Comment.id > int(cursor))
+    return query.order_by(Comment.id.desc() if descending else Comment.id)
+
+
+def _cursor_of(comment: Comment, sort: str) -> str:
+    if sort.endswith("score"):
+        return f"{comment.spam_score if comment.spam_score is not None else -1.0!r}:{comment.id}"
+    return str(comment.id)
+
+
+def queue_counts(session: Session, conditions: list[Any]) -> dict[str, int]:
+    """Comments per status under the given filters (every status present, zeros included)."""
+    rows = session.execute(
+        select(Comment.status, func.count()).where(*conditions).group_by(Comment.status)
+    ).all()
+    counts = {status.value: 0 for status in CommentStatus}
+    counts.update({str(getattr(status, "value", status)): n for status, n in rows})
+    return counts
+
+
+@blp.route("/queue")
+class Queue(MethodView):
+    """The moderation queue."""
+
+    @blp.doc(security=SECURITY)
+    @blp.arguments(QueueArgs, location="query", as_kwargs=True, unknown=RAISE)
+    @blp.response(200, QueuePage)
+    def get(self, status: CommentStatus, post: str | None, q: str | None, sort: str,
+            limit: int, cursor: str | None) -> dict[str, Any]:
+        """Comments in one status (default: held, oldest first), with counts per status."""
+        session = database.session()
+        conditions = _filtered(post, q)
+        query = select(Comment).where(Comment.status == status, *conditions).limit(limit + 1)
+        rows = list(session.scalars(_page_query(query, sort, cursor)))
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return {
+            "comments": rows,
+            "next": _cursor_of(rows[-1], sort) if more and rows else None,
+            "counts": queue_counts(session, conditions),
+        }
+
+
+def comment_detail(session: Session, comment_id: int) -> dict[str, Any]:
+    """A comment's full record and history, as `ModerationDetail` dumps it."""
+    comment = session.get(Comment, comment_id)
+    if comment is None:
+        raise NotFoundError(f"No comment {comment_id}.")
+    history = session.scalars(
+        select(CommentEvent).where(CommentEvent.comment_id == comment_id)
+        .order_by(CommentEvent.id)
+    ).all()
+    record = ModerationComment().dump(comment)
+    return {**record, "history": [
+        {"id": e.id, "actor": e.actor, "action": e.action, "from_status": e.from_status,
+         "to_status": e.to_status, "note": e.note, "created_at": e.created_at}
+        for e in history
+    ], "created_at": comment.created_at, "decided_at": comment.decided_at}
+
+
+@blp.route("/comments/<int:comment_id>")
+class CommentRecord(MethodView):
+    """Everything known about one comment."""
+
+    @blp.doc(security=SECURITY)
+    @blp.response(200, ModerationDetail)
+    def get(self, comment_id: int) -> dict[str, Any]:
+        """Content, author fields, e-mail, IP, User-Agent, score, reasons, history."""
+        return comment_detail(database.session(), comment_id)
+
+
+@blp.route("/comments/<int:comment_id>/decision")
+class Decision(MethodView):
+    """A moderator's decision on one comment."""
+
+    @blp.doc(security=SECURITY)
+    @blp.arguments(DecisionIn)
+    @blp.response(200, ModerationDetail)
+    @blp.alt_response(409, description="The comment is no longer in `expected_status`.")
+    def post(self, decision: dict[str, Any], comment_id: int) -> dict[str, Any]:
+        """approve -> published; reject -> rejected; spam -> spam; not_spam -> published."""
+        session = database.session()
+        moderation.decide(
+            session, comment_id, auth.authenticate(), moderation.Action(decision["action"]),
+            decision["note"], decision["expected_status"],
+        )
+        session.commit()
+        return comment_detail(session, comment_id)
+
+
+@blp.route("/decisions")
+class BulkDecisions(MethodView):
+    """One decision on many comments."""
+
+    @blp.doc(security=SECURITY)
+    @blp.arguments(BulkDecisionIn)
+    @blp.response(200, BulkOut)
+    def post(self, decision: dict[str, Any]) -> dict[str, Any]:
+        """Each comment is decided and audited on its own; one failure doesn't stop the rest."""
+        session = database.session()
+        moderator = auth.authenticate()
+        action = moderation.Action(decision["action"])
+        results = []
+        for comment_id in dict.fromkeys(decision["ids"]):
+            try:
+                comment = moderation.decide(session, comment_id, moderator, action,
+                                            decision["note"], decision["expected_status"])
+                session.commit()
+                results.append({"id": comment_id, "ok": True, "status": comment.status.value})
+            except ServiceError as error:
+                session.rollback()
+                results.append({"id": comment_id, "ok": False, "error": error.detail,
+                                "status": None})
+        return {"results": results}

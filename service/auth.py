@@ -1,0 +1,90 @@
+"""Who is asking: a moderator by API token (``Authorization: Bearer``) or by web session.
+
+Session-authenticated writes need the CSRF token (Flask-WTF) in a form field or the
+``X-CSRFToken`` header; token-authenticated calls don't (a browser never adds the header).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar, cast
+
+from flask import Flask, g, request, session
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from sqlalchemy import select
+
+from service import database
+from service.db import Moderator
+from service.db.moderators import hash_token
+from service.errors import ForbiddenError, UnauthorizedError
+
+csrf = CSRFProtect()
+F = TypeVar("F", bound=Callable[..., Any])
+
+SESSION_KEY = "moderator_id"
+
+
+def init_app(app: Flask) -> None:
+    """CSRF protection for forms; cookie settings for the moderators' session."""
+    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    app.config.setdefault("SESSION_COOKIE_SECURE", app.config["APP_ENV"] == "production")
+    app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # valid for the session's lifetime
+    # API routes check CSRF themselves, and only for cookie sessions (see authenticate).
+    app.config["WTF_CSRF_CHECK_DEFAULT"] = False
+    csrf.init_app(app)
+
+    @app.errorhandler(CSRFError)
+    def _csrf_error(error: CSRFError) -> Any:
+        from service.problems import problem
+
+        return problem(400, f"CSRF check failed: {error.description}")
+
+
+def _bearer_token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return None
+
+
+def authenticate() -> Moderator:
+    """The active moderator making this request, or UnauthorizedError."""
+    if "moderator" in g:
+        return cast(Moderator, g.moderator)
+    db = database.session()
+    token = _bearer_token()
+    moderator: Moderator | None = None
+    if token is not None:
+        moderator = db.scalar(select(Moderator).where(Moderator.token_hash == hash_token(token)))
+    elif request.headers.get("Authorization"):
+        raise UnauthorizedError("Use 'Authorization: Bearer <token>'.")
+    elif SESSION_KEY in session:
+        moderator = db.get(Moderator, session[SESSION_KEY])
+        if moderator is not None and request.method not in ("GET", "HEAD", "OPTIONS"):
+            csrf.protect()
+    if moderator is None or not moderator.active:
+        raise UnauthorizedError("A valid moderator token or login is required.")
+    g.moderator = moderator
+    return moderator
+
+
+def require_admin() -> Moderator:
+    """The requesting moderator if they are an admin; 401 or 403 otherwise."""
+    moderator = authenticate()
+    if not moderator.is_admin:
+        raise ForbiddenError("This needs an admin account.")
+    return moderator
+
+
+def admin_only(view: F) -> F:
+    """Decorator: the view needs an admin (checked before anything else runs)."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        require_admin()
+        return view(*args, **kwargs)
+
+    return cast(F, wrapper)

@@ -1,0 +1,210 @@
+"""The rules admins set, applied by the worker before the model's verdict.
+
+Blocked terms, e-mails, e-mail domains, URL domains and IPs file a comment as spam; watched
+terms, too many links, and pre-moderated posts hold it. Term matching is Unicode-aware and
+word-boundary safe ("press" does not match "WordPress"); multi-word entries match across any
+whitespace. No Flask here: the worker loads rules straight from the database.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from service.db import Comment, Label, PostSettings, Rule, RuleKind, Setting
+
+# WordPress's default: two links or more and a comment waits for a human.
+DEFAULT_HOLD_LINKS = 2
+# An e-mail with this many moderator-approved comments is trusted.
+DEFAULT_TRUSTED_AFTER = 1
+# A trusted commenter is still stopped when the model is at least this sure of spam.
+DEFAULT_TRUSTED_SPAM_CEILING = 0.99
+
+SETTINGS_DEFAULTS: dict[str, float] = {
+    "hold_links": DEFAULT_HOLD_LINKS,
+    "trusted_after": DEFAULT_TRUSTED_AFTER,
+    "trusted_spam_ceiling": DEFAULT_TRUSTED_SPAM_CEILING,
+}
+
+LINK_RE = re.compile(r"(?:https?://|www\.)[^\s<>\"')\]]+", re.IGNORECASE)
+_HOST_RE = re.compile(r"^[a-z0-9.-]+$")
+
+
+def fold(text: str) -> str:
+    """Case- and compatibility-folded text, so full-width letters match their plain forms."""
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
+def _is_spaceless_script(ch: str) -> bool:
+    # Scripts written without spaces between words: a word boundary means nothing there.
+    name = unicodedata.name(ch, "")
+    return name.startswith(("CJK", "HIRAGANA", "KATAKANA", "HANGUL", "THAI", "LAO", "KHMER"))
+
+
+def term_pattern(term: str) -> re.Pattern[str]:
+    """A regex for ``term`` bounded by non-word characters (multi-word: any whitespace)."""
+    words = fold(term).split()
+    body = r"\s+".join(re.escape(word) for word in words)
+    if any(_is_spaceless_script(ch) for ch in term):
+        return re.compile(body)
+    return re.compile(rf"(?<!\w){body}(?!\w)")
+
+
+def hosts_in(text: str, author_url: str | None) -> list[str]:
+    """Hosts of every link in the text and of the author's URL, lower-cased."""
+    urls = LINK_RE.findall(text) + ([author_url] if author_url else [])
+    hosts = []
+    for url in urls:
+        host = urlsplit(url if "//" in url else f"//{url}").hostname
+        if host:
+            hosts.append(host.lower().rstrip("."))
+    return hosts
+
+
+def domain_matches(host: str, domain: str) -> bool:
+    """True if ``host`` is ``domain`` or one of its subdomains."""
+    return host == domain or host.endswith("." + domain)
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One rule that matched: its effect ('spam' or 'held') and the reason shown."""
+
+    effect: str
+    reason: str
+    matched: str = ""
+
+
+@dataclass
+class RuleSet:
+    """Every rule and setting, loaded once per scoring batch."""
+
+    terms: list[tuple[re.Pattern[str], str, str]] = field(default_factory=list)
+    emails: set[str] = field(default_factory=set)
+    email_domains: set[str] = field(default_factory=set)
+    url_domains: set[str] = field(default_factory=set)
+    networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = field(default_factory=list)
+    hold_links: int = DEFAULT_HOLD_LINKS
+    trusted_after: int = DEFAULT_TRUSTED_AFTER
+    trusted_spam_ceiling: float = DEFAULT_TRUSTED_SPAM_CEILING
+    premoderated_posts: set[str] = field(default_factory=set)
+
+    @classmethod
+    def from_rules(cls, rules: Iterable[Rule], settings: dict[str, float] | None = None,
+                   premoderated: Iterable[str] = ()) -> RuleSet:
+        """Compile rules and settings."""
+        settings = {**SETTINGS_DEFAULTS, **(settings or {})}
+        ruleset = cls(
+            hold_links=int(settings["hold_links"]),
+            trusted_after=int(settings["trusted_after"]),
+            trusted_spam_ceiling=float(settings["trusted_spam_ceiling"]),
+            premoderated_posts=set(premoderated),
+        )
+        for rule in rules:
+            value = rule.value.strip()
+            match rule.kind:
+                case RuleKind.BLOCKED_TERM | RuleKind.WATCHED_TERM:
+                    ruleset.terms.append((term_pattern(value), rule.kind, value))
+                case RuleKind.BLOCKED_EMAIL:
+                    ruleset.emails.add(fold(value))
+                case RuleKind.BLOCKED_EMAIL_DOMAIN:
+                    ruleset.email_domains.add(fold(value).lstrip("@"))
+                case RuleKind.BLOCKED_URL_DOMAIN:
+                    ruleset.url_domains.add(fold(value))
+                case RuleKind.BLOCKED_IP:
+                    ruleset.networks.append(ipaddress.ip_network(value, strict=False))
+        return ruleset
+
+    @classmethod
+    def load(cls, session: Session) -> RuleSet:
+        """Every rule and setting from the database."""
+        settings = {s.name: float(s.value) for s in session.scalars(select(Setting))}
+        premoderated = session.scalars(
+            select(PostSettings.post).where(PostSettings.premoderated.is_(True))
+        )
+        return cls.from_rules(session.scalars(select(Rule)), settings, premoderated)
+
+    def check(self, comment: Comment) -> list[Hit]:
+        """Every rule the comment trips, blocks (spam) first."""
+        hits: list[Hit] = []
+        text = fold(comment.content)
+        searchable = fold(" ".join(filter(None, [comment.content, comment.author_name])))
+        for pattern, kind, value in self.terms:
+            found = pattern.search(searchable)
+            if found:
+                if kind == RuleKind.BLOCKED_TERM:
+                    hits.append(Hit("spam", f"blocked term '{value}'", found.group(0)))
+                else:
+                    hits.append(Hit("held", f"watched term '{value}'", found.group(0)))
+        email = fold(comment.author_email or "")
+        if email and email in self.emails:
+            hits.append(Hit("spam", f"blocked e-mail {email}", email))
+        if email and "@" in email:
+            domain = email.rsplit("@", 1)[1]
+            for blocked in sorted(self.email_domains):
+                if domain_matches(domain, blocked):
+                    hits.append(Hit("spam", f"blocked e-mail domain {blocked}", domain))
+        for host in sorted(set(hosts_in(comment.content, comment.author_url))):
+            for blocked in sorted(self.url_domains):
+                if domain_matches(host, blocked):
+                    hits.append(Hit("spam", f"blocked domain {blocked}", host))
+        if comment.ip and self.networks:
+            try:
+                address = ipaddress.ip_address(comment.ip)
+            except ValueError:
+                address = None
+            for network in self.networks:
+                if address is not None and address.version == network.version \
+                        and address in network:
+                    hits.append(Hit("spam", f"blocked IP range {network}", comment.ip))
+        links = len(LINK_RE.findall(text))
+        if self.hold_links > 0 and links >= self.hold_links:
+            hits.append(Hit("held", f"{links} links (hold at {self.hold_links})"))
+        if comment.post in self.premoderated_posts:
+            hits.append(Hit("held", "post is pre-moderated"))
+        hits.sort(key=lambda hit: hit.effect != "spam")
+        return hits
+
+    def is_trusted(self, session: Session, email: str | None) -> bool:
+        """True if ``email`` has at least ``trusted_after`` moderator-approved comments."""
+        if not email or self.trusted_after <= 0:
+            return False
+        approved = session.scalar(
+            select(func.count()).select_from(Comment).where(
+                Comment.author_email == email, Comment.label == Label.HAM,
+                Comment.status == "published",
+            )
+        )
+        return (approved or 0) >= self.trusted_after
+
+
+def validate_rule(kind: RuleKind, value: str) -> str:
+    """The normalised value of a new rule, or ValueError saying why it is unusable."""
+    value = value.strip()
+    if not value:
+        raise ValueError("must not be empty")
+    match kind:
+        case RuleKind.BLOCKED_IP:
+            try:
+                return str(ipaddress.ip_network(value, strict=False))
+            except ValueError:
+                raise ValueError("not an IP address or CIDR range") from None
+        case RuleKind.BLOCKED_EMAIL:
+            if "@" not in value or " " in value:
+                raise ValueError("not an e-mail address")
+            return fold(value)
+        case RuleKind.BLOCKED_EMAIL_DOMAIN | RuleKind.BLOCKED_URL_DOMAIN:
+            domain = fold(value).lstrip("@")
+            if "//" in domain:
+                domain = urlsplit(domain).hostname or ""
+            if not _HOST_RE.match(domain) or "." not in domain:
+                raise ValueError("not a domain name")
+            return domain
+    return " ".join(value.split())
