@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DATA ?=
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run web worker train evaluate migrate test lint bench clean
+.PHONY: run web worker train evaluate moderator migrate test lint bench clean browser
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ web: $(STAMP)
 worker: $(STAMP)
 	$(PY) -m worker
 
+## moderator: create a moderator account, NAME=... [ROLE=admin] [PASSWORD=...]; prints its token
+moderator: $(STAMP)
+	@test -n "$(NAME)" || { echo 'usage: make moderator NAME=ann [ROLE=admin] [PASSWORD=...]'; exit 2; }
+	$(PY) -m flask --app service moderators add "$(NAME)" --role $(or $(ROLE),moderator) $(if $(PASSWORD),--password "$(PASSWORD)")
+
 ## migrate: apply database migrations
 migrate: $(STAMP)
 	$(PY) -m flask --app service db upgrade
@@ -39,13 +44,25 @@ evaluate: $(STAMP)
 	$(PY) -m models.evaluate --data $(DATA) $(if $(MODEL),--model $(MODEL))
 
 ## test: the whole suite (SQLite, and PostgreSQL when TEST_DATABASE_URL is set)
-test: $(STAMP)
+test: $(STAMP) browser
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+## browser: Debian's Chromium for the browser tests (never `playwright install`)
+browser:
+	@command -v chromium >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" -eq 0 ] || ! command -v sudo >/dev/null || echo sudo ); \
+	  $$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends chromium; }
 
 ## lint: ruff and mypy
 lint: $(STAMP)
 	$(PY) -m ruff check service models worker tests scripts
 	$(PY) -m mypy
+
+## bench: production shape under load, results in bench/results/ (PEER=isso: Isso beside it)
+bench: $(STAMP)
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(PY) -m pip install --quiet py-spy
+	$(PY) -m bench.run $(if $(PEER),--peer $(PEER)) $(BENCH_ARGS)
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

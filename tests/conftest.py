@@ -210,3 +210,35 @@ def scratch_dir() -> Iterator[Path]:
     path = Path(tempfile.mkdtemp())
     yield path
     shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def make_moderator(db) -> Callable[..., str]:
+    """Create an account (role 'moderator' or 'admin'); returns its API token."""
+    from service.db import Moderator, Role
+    from service.db.moderators import hash_token, new_token
+
+    def _make(name: str = "mia", role: str = "moderator", password: str | None = None) -> str:
+        token = new_token()
+        moderator = Moderator(name=name, role=Role(role), token_hash=hash_token(token))
+        if password:
+            moderator.set_password(password)
+        db.add(moderator)
+        db.commit()
+        return token
+
+    return _make
+
+
+@pytest.fixture
+def held_comment(db, post_comment) -> Callable[..., int]:
+    """A comment put straight into `held` (as the worker would), returning its id."""
+    from service.db import Comment, CommentStatus
+
+    def _make(**fields: Any) -> int:
+        comment_id = int(post_comment(**fields).get_json()["id"])
+        db.get(Comment, comment_id).status = CommentStatus.HELD
+        db.commit()
+        return comment_id
+
+    return _make

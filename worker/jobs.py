@@ -166,9 +166,9 @@ class Scorer:
     def decide(self, session: Session, comments: Sequence[Comment]) -> list[Decision]:
         """The rules' and the model's decision for each comment (no database writes).
 
-        Order: a blocking rule files it as spam; then the model's spam band (a trusted
-        commenter escapes it unless the model is very sure); then holding rules; then the
-        model's hold band (trusted commenters escape it); otherwise it is published."""
+        Order: a blocking rule files it as spam, and so does a very sure model; a holding
+        rule holds it (a human should look); the model's spam and hold bands apply, except
+        that a trusted commenter is published; otherwise the model's band decides."""
         rules = RuleSet.load(session)
         models = self.models
         verdicts: list[Verdict | None] = [None] * len(comments)
@@ -199,11 +199,14 @@ class Scorer:
 
         if any(hit.effect == "spam" for hit in hits):
             return decision(CommentStatus.SPAM, DecidedBy.RULE)
-        trusted = band != Band.PUBLISH and p < rules.trusted_spam_ceiling and \
-            rules.is_trusted(session, comment.author_email)
-        if band == Band.SPAM and not trusted:
+        very_sure = p >= rules.trusted_spam_ceiling
+        if very_sure:
+            return decision(CommentStatus.SPAM, DecidedBy.MODEL)
+        trusted = band != Band.PUBLISH and rules.is_trusted(session, comment.author_email)
+        if band == Band.SPAM and not trusted and not hits:
             return decision(CommentStatus.SPAM, DecidedBy.MODEL)
         if hits:
+            # A holding rule asks for a human: only a very sure model overrides it.
             return decision(CommentStatus.HELD, DecidedBy.RULE)
         if trusted:
             reasons.insert(0, "trusted commenter (approved before)")

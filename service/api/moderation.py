@@ -17,7 +17,6 @@ from service.schemas import (
     BulkDecisionIn,
     BulkOut,
     DecisionIn,
-    ModerationComment,
     ModerationDetail,
     QueueArgs,
     QueuePage,
@@ -121,7 +120,7 @@ class Queue(MethodView):
 
 
 def comment_detail(session: Session, comment_id: int) -> dict[str, Any]:
-    """A comment's full record and history, as `ModerationDetail` dumps it."""
+    """A comment's columns and its history (events, oldest first), for `ModerationDetail`."""
     comment = session.get(Comment, comment_id)
     if comment is None:
         raise NotFoundError(f"No comment {comment_id}.")
@@ -129,12 +128,8 @@ def comment_detail(session: Session, comment_id: int) -> dict[str, Any]:
         select(CommentEvent).where(CommentEvent.comment_id == comment_id)
         .order_by(CommentEvent.id)
     ).all()
-    record = ModerationComment().dump(comment)
-    return {**record, "history": [
-        {"id": e.id, "actor": e.actor, "action": e.action, "from_status": e.from_status,
-         "to_status": e.to_status, "note": e.note, "created_at": e.created_at}
-        for e in history
-    ], "created_at": comment.created_at, "decided_at": comment.decided_at}
+    record = {column.key: getattr(comment, column.key) for column in Comment.__mapper__.columns}
+    return {**record, "history": history}
 
 
 @blp.route("/comments/<int:comment_id>")
