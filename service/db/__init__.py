@@ -36,7 +36,10 @@ def make_sessionmaker(engine: Engine) -> sessionmaker:
 from service.db.comments import Comment, CommentStatus, DecidedBy, Label  # noqa: E402
 from service.db.events import AdminEvent, CommentEvent  # noqa: E402
 from service.db.moderators import Moderator, Role  # noqa: E402
+from service.db.registry import ModelVersion  # noqa: E402
 from service.db.rules import PostSettings, Rule, RuleKind, Setting  # noqa: E402
+from service.db.sites import Site  # noqa: E402
+from service.db.webhooks import Webhook, WebhookDelivery  # noqa: E402
 
 __all__ = [
     "AdminEvent",
@@ -46,12 +49,16 @@ __all__ = [
     "CommentStatus",
     "DecidedBy",
     "Label",
+    "ModelVersion",
     "Moderator",
     "PostSettings",
     "Role",
     "Rule",
     "RuleKind",
     "Setting",
+    "Site",
+    "Webhook",
+    "WebhookDelivery",
     "make_engine",
     "make_sessionmaker",
 ]

@@ -6,7 +6,18 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Enum, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeEngine
 
@@ -80,6 +91,8 @@ class Comment(Base):
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # Set by a moderator's decision (or a site's submit-spam/ham): final, and training data.
     label: Mapped[Label | None] = mapped_column(_str_enum(Label), nullable=True)
+    # The client's Idempotency-Key header: a retried POST finds its comment instead of a twin.
+    idempotency_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
 
     __table_args__ = (
         # The public listing: published comments of one post, oldest first.
@@ -88,6 +101,7 @@ class Comment(Base):
         Index("ix_comments_status_created", "status", "created_at"),
         # Trusted commenters: approved comments by e-mail.
         Index("ix_comments_email_label", "author_email", "label"),
+        UniqueConstraint("idempotency_key", name="uq_comments_idempotency_key"),
     )
 
     def __repr__(self) -> str:
