@@ -44,14 +44,18 @@ def content_of(samples: Sequence[Sample]) -> list[str]:
 
 
 def author_of(samples: Sequence[Sample]) -> list[str]:
-    """Author name and the words of the author's URL host, as one short text."""
+    """The words of the author's URL host, as one short text.
+
+    The author *name* is left out: measured, it overfits (YouTube display names and the starter
+    corpus's invented names are per-person, not per-spammer): dropping it raised the starter
+    corpus's 5-fold CV MCC from 0.932 to 0.955 and leave-one-video-out MCC from 0.875 to 0.885."""
     out = []
     for sample in samples:
         url = sample.get("author_url") or ""
         host = urlsplit(url if "//" in url else f"//{url}").hostname or "" if url else ""
         host_words = host.replace(".", " ").replace("-", " ")
         # The marker keeps the vocabulary non-empty when a corpus has no author fields at all.
-        out.append(f"{AUTHOR_MARKER} {sample.get('author_name') or ''} {host_words}")
+        out.append(f"{AUTHOR_MARKER} {host_words}")
     return out
 
 

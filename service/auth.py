@@ -71,6 +71,17 @@ def authenticate() -> Moderator:
     return moderator
 
 
+def is_moderator_request() -> bool:
+    """True if the request carries a valid moderator token or session (exempt from limits)."""
+    if not (_bearer_token() or SESSION_KEY in session):
+        return False
+    try:
+        authenticate()
+    except UnauthorizedError:
+        return False
+    return True
+
+
 def require_admin() -> Moderator:
     """The requesting moderator if they are an admin; 401 or 403 otherwise."""
     moderator = authenticate()

@@ -31,6 +31,10 @@ def _bool(value: str) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _list(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
 def _optional_float(value: str | None) -> float | None:
     return float(value) if value not in (None, "") else None
 
@@ -38,6 +42,7 @@ def _optional_float(value: str | None) -> float | None:
 def load_config(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Build the settings mapping from the environment, then apply ``overrides``."""
     env = os.environ
+    production = env.get("APP_ENV", "development") == "production"
     config: dict[str, Any] = {
         "APP_ENV": env.get("APP_ENV", "development"),
         "SECRET_KEY": env.get("SECRET_KEY", DEV_SECRET_KEY),
@@ -51,8 +56,19 @@ def load_config(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         "SPAM_THRESHOLD_HIGH": _optional_float(env.get("SPAM_THRESHOLD_HIGH")),
         "SCORE_BATCH_SIZE": int(env.get("SCORE_BATCH_SIZE", SCORE_BATCH_SIZE)),
         "MAX_CONTENT_LENGTH": MAX_CONTENT_LENGTH,
+        # Flood control: seconds between comments from one IP or e-mail (0: off).
+        "FLOOD_SECONDS": int(env.get("FLOOD_SECONDS", 15)),
+        # Flask-Limiter limits on POST /api/v1/comments ("" turns one off).
+        "RATE_LIMIT_PER_IP": env.get("RATE_LIMIT_PER_IP", "20/minute;200/day"),
+        "RATE_LIMIT_PER_POST": env.get("RATE_LIMIT_PER_POST", "120/minute"),
+        # Never rate-limited or flood-checked. Development: this machine. Behind a proxy,
+        # set up ProxyFix (PROXY_COUNT) so that remote_addr is the reader's address.
+        "TRUSTED_IPS": _list(env.get("TRUSTED_IPS", "" if production else "127.0.0.1,::1")),
+        "PROXY_COUNT": int(env.get("PROXY_COUNT", 0)),
         "JSON_LOGS": _bool(env.get("JSON_LOGS", "0")),
         "LOG_LEVEL": env.get("LOG_LEVEL", "INFO"),
+        # Blog origins (comma-separated) allowed to call the widget's API routes from a browser.
+        "CORS_ORIGINS": [o.strip() for o in env.get("CORS_ORIGINS", "").split(",") if o.strip()],
     }
     if overrides:
         config.update(overrides)

@@ -21,6 +21,9 @@ class ServiceError(Exception):
         super().__init__(detail)
         self.detail = detail
         self.errors = errors
+        # Extra problem members and headers, set by subclasses.
+        self.extensions: dict[str, Any] = {}
+        self.headers: dict[str, str] = {}
 
 
 class InvalidFieldError(ServiceError):

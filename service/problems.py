@@ -29,9 +29,11 @@ def problem(
     headers: dict[str, str] | None = None,
     type_: str = "about:blank",
     title: str | None = None,
+    extensions: dict[str, Any] | None = None,
 ) -> Response:
     """A problem+json response."""
     body: dict[str, Any] = {
+        **(extensions or {}),
         "type": type_,
         "title": title or HTTPStatus(status).phrase,
         "status": status,
@@ -84,12 +86,13 @@ def from_validation_error(error: ValidationError) -> Response:
 
 def from_service_error(error: ServiceError) -> Response:
     """Problem for one of our domain errors."""
-    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if error.status == 503 else {}
+    headers = dict(error.headers)
+    if error.status == 503:
+        headers.setdefault("Retry-After", str(RETRY_AFTER_SECONDS))
     if error.status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="moderation"'
-    return problem(
-        error.status, error.detail, errors=error.errors, headers=headers, title=error.title
-    )
+    return problem(error.status, error.detail, errors=error.errors, headers=headers,
+                   title=error.title, extensions=error.extensions)
 
 
 def from_database_error(error: Exception) -> Response:

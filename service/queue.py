@@ -17,6 +17,8 @@ SCORE_JOB = "worker.jobs.score_comment"
 SCORE_RETRY = Retry(max=3, interval=[1, 5, 30])
 # A scoring job that has not started within a day is pointless: the reconciler re-enqueues.
 SCORE_JOB_TTL = 24 * 3600
+# A batch of 500 scores in well under a second; a job still running after this is stuck.
+SCORE_JOB_TIMEOUT = 30
 
 
 def connect(url: str) -> Redis:
@@ -50,7 +52,8 @@ def enqueue_scoring(queue: Queue, comment_id: int) -> None:
         job_id=score_job_id(comment_id),
         retry=SCORE_RETRY,
         ttl=SCORE_JOB_TTL,
-        result_ttl=600,
+        job_timeout=SCORE_JOB_TIMEOUT,
+        result_ttl=0,  # nobody reads results: the decision is on the comment's row
         failure_ttl=7 * 24 * 3600,
         description=f"score comment {comment_id}",
     )

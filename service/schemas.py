@@ -66,6 +66,11 @@ class CommentIn(Schema):
     parent_id = fields.Integer(
         load_default=None, strict=False, validate=validate.Range(min=1, max=2**62)
     )
+    # Bot traps (never stored): a field humans never see, and the form's signed show time.
+    hp_website = fields.String(load_default=None, validate=validate.Length(max=2048),
+                               metadata={"description": "Honeypot: leave empty."})
+    form_token = fields.String(load_default=None, validate=validate.Length(max=512),
+                               metadata={"description": "From GET /api/v1/form-token."})
 
     @pre_load
     def _normalise(self, data: Any, **_kwargs: Any) -> Any:
@@ -78,7 +83,8 @@ class CommentIn(Schema):
                 if key == "post":
                     value = value.strip("/")
                 # An HTML form sends empty strings for fields left blank.
-                if value == "" and key in {"author_email", "author_url", "parent_id"}:
+                if value == "" and key in {"author_email", "author_url", "parent_id",
+                                           "hp_website", "form_token"}:
                     continue
             cleaned[key] = value
         return cleaned
@@ -101,6 +107,21 @@ class CommentAccepted(Schema):
     status = fields.Enum(CommentStatus, by_value=True, required=True)
     post = fields.String(required=True)
     created_at = fields.AwareDateTime(required=True)
+
+
+class FormTokenArgs(Schema):
+    """The post a comment form is shown for."""
+
+    class Meta:
+        unknown = RAISE
+
+    post = fields.String(required=True, validate=validate.Length(min=1, max=MAX_POST_CHARS))
+
+
+class FormToken(Schema):
+    """A signed token the form sends back (proves when it was shown)."""
+
+    token = fields.String(required=True)
 
 
 class CommentOut(Schema):

@@ -175,9 +175,12 @@ def client(app: Flask) -> FlaskClient:
 def post_comment(client: FlaskClient) -> Callable[..., Any]:
     """POST a comment as JSON (defaults fill required fields); returns the response."""
 
+    counter = iter(range(1, 1_000_000))
+
     def _post(**fields: Any) -> Any:
         body = {"post": "china-closing-ai-gap", "author_name": "Reader", **fields}
-        body.setdefault("content", "Interesting article, thanks for writing it.")
+        # Distinct texts: the same text twice is refused as a double submit.
+        body.setdefault("content", f"Interesting article, thanks for writing it ({next(counter)}).")
         return client.post("/api/v1/comments", json=body)
 
     return _post

@@ -166,3 +166,11 @@ def test_metadata_is_json(model_dir: Path) -> None:
     store = ArtifactStore(model_dir)
     raw = (model_dir / store.active_version() / "metadata.json").read_text()
     assert json.loads(raw)["version"] == store.active_version()
+
+
+def test_fast_scoring_matches_the_pipeline(model_dir: Path) -> None:
+    pipeline, _ = ArtifactStore(model_dir).load()
+    samples = [e.features() for e in starter_corpus()[:50]] + [{"content": "x"}]
+    fast = [v.spam_score for v in score(pipeline, samples, top=0)]
+    slow = pipeline.predict_proba(samples)[:, 1]
+    assert fast == pytest.approx(list(slow), abs=1e-12)

@@ -2,6 +2,8 @@
 
 It preloads the model once and runs jobs in this same process (RQ's SimpleWorker): the default
 forking worker would re-import scikit-learn and the model for every job, under 1 comment/s.
+A reconciler thread queues again any pending comment whose job was lost (Redis was down when
+it was submitted, or a worker died mid-job). If Redis goes away, the worker waits for it.
 """
 
 from __future__ import annotations
@@ -9,8 +11,13 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import threading
+import time
 
-from rq import SimpleWorker
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue, SimpleWorker
+from sqlalchemy.exc import SQLAlchemyError
 
 from service import logs
 from service.config import load_config
@@ -18,6 +25,22 @@ from service.queue import connect
 from worker import jobs
 
 log = logging.getLogger("worker")
+
+# How often the reconciler looks for lost comments, and the lock that lets one worker do it.
+RECONCILE_EVERY_SECONDS = 5
+RECONCILE_LOCK = "scoring:reconciler"
+
+
+def reconcile_forever(scorer: jobs.Scorer, redis: Redis, queue_name: str,
+                      stop: threading.Event) -> None:
+    """Every few seconds, one worker of all of them re-queues lost pending comments."""
+    queue = Queue(queue_name, connection=redis)
+    while not stop.wait(RECONCILE_EVERY_SECONDS):
+        try:
+            if redis.set(RECONCILE_LOCK, 1, nx=True, ex=RECONCILE_EVERY_SECONDS - 1):
+                jobs.reconcile(scorer, queue)
+        except (RedisError, SQLAlchemyError) as error:
+            log.warning("reconciler skipped a round: %s", error.__class__.__name__)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,11 +55,26 @@ def main(argv: list[str] | None = None) -> int:
     redis = connect(config["REDIS_URL"] or "redis://127.0.0.1:6379/0")
     scorer = jobs.configure(config)
     scorer.models.refresh()
-    worker = SimpleWorker([config["QUEUE_NAME"]], connection=redis, name=args.name)
-    log.info("worker %s on queue %s, model %s", worker.name, config["QUEUE_NAME"],
-             scorer.models.version)
-    worker.work(burst=args.burst, with_scheduler=True, logging_level=config["LOG_LEVEL"])
-    return 0
+    stop = threading.Event()
+    if not args.burst:
+        threading.Thread(target=reconcile_forever, name="reconciler", daemon=True,
+                         args=(scorer, redis, config["QUEUE_NAME"], stop)).start()
+    try:
+        while True:
+            worker = SimpleWorker([config["QUEUE_NAME"]], connection=redis, name=args.name)
+            log.info("worker %s on queue %s, model %s", worker.name, config["QUEUE_NAME"],
+                     scorer.models.version)
+            try:
+                worker.work(burst=args.burst, with_scheduler=True,
+                            logging_level=config["LOG_LEVEL"])
+            except RedisError as error:
+                log.error("lost Redis (%s); retrying", error.__class__.__name__)
+            if args.burst or worker._shutdown_requested_date is not None:
+                return 0
+            # The worker quit on an error (typically Redis going away mid-job): start over.
+            time.sleep(2)
+    finally:
+        stop.set()
 
 
 if __name__ == "__main__":

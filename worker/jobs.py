@@ -11,8 +11,11 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, timedelta
 from typing import Any
 
+from rq import Queue
+from rq.job import JobStatus
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -29,6 +32,7 @@ from service.db import (
     make_sessionmaker,
 )
 from service.db.types import utcnow
+from service.queue import enqueue_scoring, score_job_id
 from service.rules import RuleSet
 
 log = logging.getLogger(__name__)
@@ -135,9 +139,9 @@ class Scorer:
             if not comments:
                 return {}
             decided: dict[int, str] = {}
-            now = utcnow()
-            for comment, decision in zip(comments, self.decide(session, comments),
-                                         strict=True):
+            decisions = self.decide(session, comments)
+            now = utcnow()  # after scoring: decided_at is when the verdict existed
+            for comment, decision in zip(comments, decisions, strict=True):
                 result = session.execute(
                     update(Comment)
                     .where(Comment.id == comment.id, Comment.status == CommentStatus.PENDING)
@@ -254,3 +258,43 @@ def score_comment(comment_id: int) -> str | None:
     Returns the comment's new status, or None if it had already been decided."""
     decided = get_scorer().decide_pending(comment_id)
     return decided.get(comment_id)
+
+
+# A scoring job that "started" this long ago died with its worker (jobs take well under 10 s).
+LOST_JOB_SECONDS = 60
+# Pending comments older than this without a live job are queued again.
+RECONCILE_AFTER_SECONDS = 5
+# At most this many comments re-queued per round (one job decides a whole batch anyway).
+RECONCILE_LIMIT = 1000
+
+
+def reconcile(scorer: Scorer, queue: Queue, older_than: float = RECONCILE_AFTER_SECONDS
+              ) -> int:
+    """Queue again every pending comment whose job is missing, failed or lost.
+
+    A comment whose job is queued, scheduled, or started less than LOST_JOB_SECONDS ago is
+    left alone, so a comment is never queued twice at once. Returns how many were queued."""
+    cutoff = utcnow() - timedelta(seconds=older_than)
+    with scorer.sessions() as session:
+        ids = list(session.scalars(
+            select(Comment.id)
+            .where(Comment.status == CommentStatus.PENDING, Comment.created_at <= cutoff)
+            .order_by(Comment.id).limit(RECONCILE_LIMIT)
+        ))
+    requeued = 0
+    for comment_id in ids:
+        job = queue.fetch_job(score_job_id(comment_id))
+        if job is not None:
+            status = job.get_status(refresh=False)
+            if status in (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED):
+                continue
+            if status == JobStatus.STARTED and job.started_at is not None and (
+                utcnow() - job.started_at.replace(tzinfo=UTC)
+            ).total_seconds() < LOST_JOB_SECONDS:
+                continue
+            job.delete()
+        enqueue_scoring(queue, comment_id)
+        requeued += 1
+    if requeued:
+        log.warning("reconciler queued %d pending comments again", requeued)
+    return requeued

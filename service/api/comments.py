@@ -5,17 +5,28 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import request
+from flask import current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import RAISE
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
-from service import database, queue
+from service import database, guard, limits, queue
 from service.api.body import parse_body
-from service.db import Comment, CommentStatus, PostSettings
-from service.errors import ForbiddenError, InvalidFieldError, NotFoundError
-from service.schemas import CommentAccepted, CommentIn, CommentOut, CommentPage, PageArgs
+from service.db import Comment, CommentEvent, CommentStatus, DecidedBy, PostSettings
+from service.db.types import utcnow
+from service.errors import ForbiddenError, InvalidFieldError, NotFoundError, ServiceError
+from service.schemas import (
+    CommentAccepted,
+    CommentIn,
+    CommentOut,
+    CommentPage,
+    FormToken,
+    FormTokenArgs,
+    PageArgs,
+)
 
 log = logging.getLogger(__name__)
 
@@ -37,17 +48,57 @@ def _client_ip() -> str | None:
     return request.remote_addr
 
 
+IDEMPOTENCY_KEY_MAX = 255
+
+
+def _idempotency_key() -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    key = key.strip()
+    if not key or len(key) > IDEMPOTENCY_KEY_MAX or not key.isprintable():
+        raise ServiceError("The Idempotency-Key header must be 1 to 255 printable characters.")
+    return key
+
+
+def _accepted(comment: Comment) -> tuple[dict[str, Any], int, dict[str, str]]:
+    # Always "pending" here: a comment a bot trap filed as spam must look like any other.
+    body = {"id": comment.id, "status": CommentStatus.PENDING, "post": comment.post,
+            "created_at": comment.created_at}
+    return body, 202, {"Location": f"/api/v1/comments/{comment.id}"}
+
+
+def _by_key(session: Session, key: str) -> Comment | None:
+    return session.scalar(select(Comment).where(Comment.idempotency_key == key))
+
+
 @blp.route("/comments")
 class Comments(MethodView):
     """The comments collection."""
 
-    @blp.doc(requestBody=_BODY_DOC)
+    decorators = [  # noqa: RUF012 (Flask's MethodView API)
+        limits.limiter.limit(limits.per_ip, methods=["POST"]),
+        limits.limiter.limit(limits.per_post, key_func=limits.post_key, methods=["POST"],
+                             scope="post"),
+    ]
+
+    @blp.doc(requestBody=_BODY_DOC, parameters=[{
+        "in": "header", "name": "Idempotency-Key", "required": False,
+        "schema": {"type": "string", "maxLength": IDEMPOTENCY_KEY_MAX},
+        "description": "A retry with the same key returns the same comment.",
+    }])
     @blp.response(202, CommentAccepted, description="Stored; it will be scored shortly.")
     @blp.alt_response(422, description="A field is invalid (problem+json with `errors`).")
+    @blp.alt_response(409, description="The same comment was just submitted (its `id`).")
+    @blp.alt_response(429, description="Too many comments from this IP or e-mail.")
     def post(self) -> Any:
         """Submit a comment: stored at once as `pending`, then scored by a worker."""
+        key = _idempotency_key()
         fields = parse_body(CommentIn())
+        honeypot, form_token = fields.pop("hp_website"), fields.pop("form_token")
         session = database.session()
+        if key is not None and (existing := _by_key(session, key)) is not None:
+            return _accepted(existing)
         settings = session.get(PostSettings, fields["post"])
         if settings is not None and settings.closed:
             raise ForbiddenError("Comments are closed on this post.")
@@ -62,21 +113,58 @@ class Comments(MethodView):
                 raise InvalidFieldError(
                     "parent_id", "Must be a published comment of the same post."
                 )
+        ip = _client_ip()
+        guard.check_duplicate(session, fields, ip)
+        if not limits.is_exempt():
+            guard.check_flood(queue.redis(), ip, fields.get("author_email"),
+                              current_app.config["FLOOD_SECONDS"])
+        trap = guard.check_bot_traps(fields["post"], honeypot, form_token)
         comment = Comment(
             **fields,
-            ip=_client_ip(),
+            ip=ip,
             user_agent=(request.user_agent.string or None) and request.user_agent.string[:512],
             referer=request.referrer[:2048] if request.referrer else None,
             status=CommentStatus.PENDING,
+            idempotency_key=key,
         )
+        if trap.spam_reason:
+            now = utcnow()
+            comment.status, comment.decided_by = CommentStatus.SPAM, DecidedBy.RULE
+            comment.reasons, comment.decided_at = [trap.spam_reason], now
         session.add(comment)
-        session.commit()
         try:
-            queue.enqueue_scoring(queue.scoring_queue(), comment.id)
-        except Exception:
-            # The comment is safe in the database; the reconciler will queue it later.
-            log.warning("could not enqueue comment %s; left pending", comment.id, exc_info=True)
-        return comment, 202, {"Location": f"/api/v1/comments/{comment.id}"}
+            session.flush()
+        except IntegrityError:
+            # A concurrent retry with the same Idempotency-Key won the race.
+            session.rollback()
+            existing = _by_key(session, key) if key else None
+            if existing is None:
+                raise
+            return _accepted(existing)
+        if trap.spam_reason:
+            session.add(CommentEvent(comment_id=comment.id, actor=DecidedBy.RULE,
+                                     action="bot-trap", from_status=CommentStatus.PENDING,
+                                     to_status=CommentStatus.SPAM, note=trap.spam_reason))
+        session.commit()
+        if comment.status == CommentStatus.PENDING:
+            try:
+                queue.enqueue_scoring(queue.scoring_queue(), comment.id)
+            except Exception:
+                # The comment is safe in the database; the reconciler queues it later.
+                log.warning("could not enqueue comment %s; left pending", comment.id,
+                            extra={"comment_id": comment.id})
+        return _accepted(comment)
+
+
+@blp.route("/form-token")
+class FormTokens(MethodView):
+    """Tokens for comment forms."""
+
+    @blp.arguments(FormTokenArgs, location="query", as_kwargs=True, unknown=RAISE)
+    @blp.response(200, FormToken)
+    def get(self, post: str) -> dict[str, str]:
+        """A signed token for a form shown now; send it back as `form_token`."""
+        return {"token": guard.issue_form_token(post.strip("/"))}
 
 
 @blp.route("/comments/<int:comment_id>")

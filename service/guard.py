@@ -1,0 +1,128 @@
+"""The submission guard: checks that need state (Redis, the database, the clock), apart from
+field validation. It returns a verdict and a reason, like Isso's Guard.
+
+- a filled honeypot field or a form sent faster than a human types: file as spam, quietly
+  (the answer looks like any other, so bots learn nothing);
+- flood control: one comment per IP and per e-mail every few seconds (429);
+- duplicates: the same author, post and text within minutes returns the existing comment (409).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from flask import current_app
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from redis import Redis
+from redis.exceptions import RedisError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service.db import Comment
+from service.db.types import utcnow
+from service.errors import ConflictError, ServiceError
+
+log = logging.getLogger(__name__)
+
+TOKEN_SALT = "comment-form"
+# A form token older than this proves nothing either way (a tab left open overnight).
+FORM_TOKEN_MAX_AGE = 24 * 3600
+# People need more than this to read a post and type a comment; bots post at once.
+MIN_FILL_SECONDS = 3
+# WordPress's flood interval: one comment per IP or e-mail every 15 seconds.
+FLOOD_SECONDS = 15
+# The same text by the same author on the same post within this window is a double submit.
+DUPLICATE_WINDOW = timedelta(minutes=10)
+
+
+class TooManyRequestsError(ServiceError):
+    """Flood control: wait ``retry_after`` seconds."""
+
+    status = 429
+    title = "Too Many Requests"
+    type_slug = "rate-limited"
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail)
+        self.headers["Retry-After"] = str(retry_after)
+
+
+class DuplicateCommentError(ConflictError):
+    """The same comment was just submitted; ``comment_id`` is the existing one."""
+
+    def __init__(self, comment_id: int) -> None:
+        super().__init__(f"This comment was already submitted as comment {comment_id}.")
+        self.comment_id = comment_id
+        self.extensions["id"] = comment_id
+        self.headers["Location"] = f"/api/v1/comments/{comment_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """None: let the model decide; else the reason the comment is spam without scoring."""
+
+    spam_reason: str | None = None
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=TOKEN_SALT)
+
+
+def issue_form_token(post: str) -> str:
+    """A signed token naming the post and the time the form was shown."""
+    return _serializer().dumps({"p": post})
+
+
+def check_bot_traps(post: str, honeypot: str | None, form_token: str | None) -> Verdict:
+    """Honeypot and fill time. A missing token is fine (API clients); a forged one is not."""
+    if honeypot:
+        return Verdict("honeypot field filled in")
+    if not form_token:
+        return Verdict()
+    try:
+        data, issued = _serializer().loads(form_token, max_age=FORM_TOKEN_MAX_AGE,
+                                           return_timestamp=True)
+    except SignatureExpired:
+        return Verdict()
+    except BadSignature:
+        return Verdict("forged form token")
+    if not isinstance(data, dict) or data.get("p") != post:
+        return Verdict("form token from another post")
+    elapsed = time.time() - issued.timestamp()
+    if elapsed < MIN_FILL_SECONDS:
+        return Verdict(f"form sent {max(elapsed, 0):.1f} s after it was shown")
+    return Verdict()
+
+
+def check_flood(redis: Redis, ip: str | None, email: str | None,
+                seconds: int = FLOOD_SECONDS) -> None:
+    """429 if this IP or e-mail commented less than ``seconds`` ago. Redis down: let it pass."""
+    if seconds <= 0:
+        return
+    keys = [f"flood:ip:{ip}" if ip else None, f"flood:email:{email}" if email else None]
+    try:
+        for key in filter(None, keys):
+            if not redis.set(key, 1, ex=seconds, nx=True):
+                wait = max(int(redis.ttl(key)), 1)
+                raise TooManyRequestsError(
+                    f"Please wait {wait} s before commenting again.", retry_after=wait)
+    except RedisError:
+        log.warning("flood control skipped: Redis unavailable")
+
+
+def check_duplicate(session: Session, fields: dict[str, Any], ip: str | None) -> None:
+    """409 with the existing comment's id if this exact comment was just submitted."""
+    author = (Comment.author_email == fields["author_email"]) if fields.get("author_email") \
+        else (Comment.author_name == fields["author_name"]) & (Comment.ip == ip)
+    existing = session.scalar(
+        select(Comment.id).where(
+            Comment.post == fields["post"], Comment.content == fields["content"], author,
+            Comment.created_at >= utcnow() - DUPLICATE_WINDOW,
+        ).order_by(Comment.id.desc()).limit(1)
+    )
+    if existing is not None:
+        raise DuplicateCommentError(existing)

@@ -1,0 +1,53 @@
+"""Rate limits on submissions (Flask-Limiter, counted in Redis), and the IPs exempt from
+limits and flood control. A Redis outage lifts the limits rather than refusing comments."""
+
+from __future__ import annotations
+
+from flask import Flask, current_app, request
+from flask_limiter import Limiter
+
+from service import auth
+
+# A limit so high it never applies: how a limit set to "" in the settings is switched off.
+UNLIMITED = "1000000/second"
+
+limiter = Limiter(key_func=lambda: request.remote_addr or "unknown", swallow_errors=True,
+                  headers_enabled=True, strategy="moving-window")
+
+
+def _storage_uri(redis_url: str) -> str:
+    return "redis+" + redis_url if redis_url.startswith("unix://") else redis_url
+
+
+def is_exempt() -> bool:
+    """Trusted IPs (development: loopback) and moderators are never limited."""
+    if request.remote_addr in current_app.config["TRUSTED_IPS"]:
+        return True
+    return auth.is_moderator_request()
+
+
+def per_ip() -> str:
+    """The per-IP limit from the settings."""
+    return str(current_app.config["RATE_LIMIT_PER_IP"]) or UNLIMITED
+
+
+def per_post() -> str:
+    """The per-post limit from the settings."""
+    return str(current_app.config["RATE_LIMIT_PER_POST"]) or UNLIMITED
+
+
+def post_key() -> str:
+    """The post a submission is for, read before validation (a bad body still counts)."""
+    data = request.get_json(silent=True) if request.is_json else request.form
+    post = data.get("post") if isinstance(data, dict) or data is request.form else None
+    return f"post:{str(post)[:200] if post else '-'}"
+
+
+def init_app(app: Flask) -> None:
+    """Point the limiter at the app's Redis."""
+    app.config.setdefault("RATELIMIT_STORAGE_URI",
+                          _storage_uri(app.config["REDIS_URL"] or "redis://127.0.0.1:6379/0"))
+    app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": 2,
+                                                        "socket_timeout": 2})
+    limiter.init_app(app)
+    limiter.request_filter(is_exempt)
