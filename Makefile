@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DATA ?=
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run web worker train evaluate moderator migrate test lint bench clean browser
+.PHONY: run web worker train evaluate moderator migrate test faults lint bench clean browser
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -52,6 +52,11 @@ browser:
 	@command -v chromium >/dev/null || { \
 	  SUDO=$$( [ "$$(id -u)" -eq 0 ] || ! command -v sudo >/dev/null || echo sudo ); \
 	  $$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends chromium; }
+
+## faults: 500 comments while Redis stops for 5 s and a worker is SIGKILLed; prints the counts
+faults: $(STAMP)
+	$(PY) -m models.train --if-missing
+	$(PY) scripts/faults.py --comments $(or $(COMMENTS),500) --redis-down 5
 
 ## lint: ruff and mypy
 lint: $(STAMP)

@@ -3,6 +3,8 @@ limits and flood control. A Redis outage lifts the limits rather than refusing c
 
 from __future__ import annotations
 
+import time
+
 from flask import Flask, current_app, request
 from flask_limiter import Limiter
 
@@ -12,7 +14,15 @@ from service import auth
 UNLIMITED = "1000000/second"
 
 limiter = Limiter(key_func=lambda: request.remote_addr or "unknown", swallow_errors=True,
-                  headers_enabled=True, strategy="moving-window")
+                  strategy="moving-window")
+
+
+def retry_after() -> int:
+    """Seconds until the limit that was just hit lets a request through again."""
+    current = limiter.current_limit
+    if current is None:
+        return 60
+    return max(int(current.reset_at - time.time()) + 1, 1)
 
 
 def _storage_uri(redis_url: str) -> str:

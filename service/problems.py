@@ -70,6 +70,10 @@ def from_http_exception(error: HTTPException) -> Response:
         _flatten_webargs(data["messages"]) if "messages" in data else None
     )
     headers = dict(data.get("headers") or {})
+    if status == 429 and "Retry-After" not in headers:
+        from service.limits import retry_after
+
+        headers["Retry-After"] = str(retry_after())
     if status == 405 and hasattr(error, "valid_methods") and error.valid_methods:
         headers["Allow"] = ", ".join(error.valid_methods)
     detail = data.get("message") or (error.description if status != 500 else None)

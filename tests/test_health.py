@@ -28,3 +28,26 @@ def test_readyz_names_what_is_down(app, scratch_dir) -> None:
     broken.extensions["db_engine"].dispose()
     assert response.status_code == 503
     assert response.get_json()["down"] == ["redis", "model"]
+
+
+def test_security_headers_on_every_response(client) -> None:
+    for response in (client.get("/healthz"), client.get("/api/v1/nothing"),
+                     client.post("/api/v1/comments", json={})):
+        csp = response.headers["Content-Security-Policy"]
+        assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+        assert "unsafe-inline" not in csp
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_production_mode_refuses_to_start_without_real_settings(monkeypatch) -> None:
+    import pytest
+
+    from service.config import load_config
+    from service.errors import ConfigError
+
+    monkeypatch.setenv("APP_ENV", "production")
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    with pytest.raises(ConfigError, match="SECRET_KEY.*DATABASE_URL.*REDIS_URL"):
+        load_config()

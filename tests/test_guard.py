@@ -1,0 +1,147 @@
+"""The submission guard: bot traps, flood control, rate limits, duplicates, idempotency."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from itsdangerous import URLSafeTimedSerializer
+from sqlalchemy import func, select
+
+from service.db import Comment, CommentEvent, CommentStatus, DecidedBy
+from service.guard import TOKEN_SALT
+
+READER_IP = {"REMOTE_ADDR": "198.51.100.20"}
+
+
+def _token(app, post: str, age_seconds: float) -> str:
+    """A form token as if the form had been shown ``age_seconds`` ago."""
+
+    serializer = URLSafeTimedSerializer(app.config["SECRET_KEY"], salt=TOKEN_SALT)
+    signer = serializer.make_signer(TOKEN_SALT)
+    signer.get_timestamp = lambda: int(time.time() - age_seconds)  # type: ignore[method-assign]
+    payload = serializer.dump_payload({"p": post})
+    return signer.sign(payload).decode()
+
+
+def _post(client, ip: str = "127.0.0.1", **fields):
+    """POST from ``ip`` (default: loopback, which development mode exempts from limits)."""
+    body = {"post": "p", "author_name": "Ann", "content": "A thoughtful remark.", **fields}
+    return client.post("/api/v1/comments", json=body, environ_base={"REMOTE_ADDR": ip})
+
+
+@pytest.mark.parametrize(
+    ("extra", "reason"),
+    [
+        ({"hp_website": "http://bot.example"}, "honeypot field filled in"),
+        ({"form_token": "forged.token.value"}, "forged form token"),
+    ],
+)
+def test_bot_traps_file_spam_quietly(client, db, run_worker, extra, reason) -> None:
+    response = _post(client, **extra)
+    assert response.status_code == 202
+    assert response.get_json()["status"] == "pending"  # bots learn nothing
+    row = db.get(Comment, response.get_json()["id"])
+    assert (row.status, row.decided_by, row.reasons) == (CommentStatus.SPAM, DecidedBy.RULE,
+                                                         [reason])
+    assert run_worker() == 0  # never queued for scoring
+    event = db.scalar(select(CommentEvent))
+    assert (event.action, event.to_status) == ("bot-trap", "spam")
+
+
+def test_a_form_sent_too_fast_is_spam_and_a_human_pace_is_fine(app, client, db) -> None:
+    fast = _post(client, form_token=_token(app, "p", 0.5))
+    fast_row = db.get(Comment, fast.get_json()["id"])
+    assert fast_row.status == CommentStatus.SPAM  # signed timestamps have 1 s resolution
+    assert fast_row.reasons[0].startswith("form sent ")
+    human = _post(client, content="Took my time.", form_token=_token(app, "p", 40))
+    assert db.get(Comment, human.get_json()["id"]).status == CommentStatus.PENDING
+    other_post = _post(client, content="Wrong page.", form_token=_token(app, "q", 40))
+    assert db.get(Comment, other_post.get_json()["id"]).reasons == ["form token from another post"]
+
+
+def test_form_token_endpoint_issues_working_tokens(client, db) -> None:
+    token = client.get("/api/v1/form-token?post=p").get_json()["token"]
+    response = _post(client, form_token=token)
+    assert db.get(Comment, response.get_json()["id"]).status == CommentStatus.SPAM  # too fast
+    assert client.get("/api/v1/form-token").status_code == 422
+
+
+def test_flood_control_per_ip_and_email(app, client) -> None:
+    app.config["TRUSTED_IPS"] = []
+    assert _post(client, ip=READER_IP["REMOTE_ADDR"]).status_code == 202
+    again = _post(client, ip=READER_IP["REMOTE_ADDR"], content="Second thought.")
+    assert again.status_code == 429
+    assert again.mimetype == "application/problem+json"
+    assert 1 <= int(again.headers["Retry-After"]) <= 15
+    other_ip = client.post("/api/v1/comments", environ_base={"REMOTE_ADDR": "198.51.100.21"},
+                           json={"post": "p", "author_name": "Bo", "content": "Different."})
+    assert other_ip.status_code == 202
+
+
+def test_moderators_and_trusted_ips_are_exempt(app, client, make_moderator) -> None:
+    app.config["TRUSTED_IPS"] = []
+    token = make_moderator()
+    for i in range(3):
+        response = client.post("/api/v1/comments", environ_base=READER_IP,
+                               headers={"Authorization": f"Bearer {token}"},
+                               json={"post": "p", "author_name": "Mod", "content": f"Note {i}"})
+        assert response.status_code == 202
+    app.config["TRUSTED_IPS"] = [READER_IP["REMOTE_ADDR"]]
+    assert _post(client, ip=READER_IP["REMOTE_ADDR"], content="Trusted one").status_code == 202
+    assert _post(client, ip=READER_IP["REMOTE_ADDR"], content="Trusted two").status_code == 202
+
+
+def test_rate_limit_per_ip_answers_429(app, client) -> None:
+    app.config.update(TRUSTED_IPS=[], FLOOD_SECONDS=0, RATE_LIMIT_PER_IP="2/minute")
+    ip = READER_IP["REMOTE_ADDR"]
+    codes = [_post(client, ip=ip, content=f"Comment {i}").status_code for i in range(3)]
+    assert codes == [202, 202, 429]
+    limited = _post(client, ip=ip, content="Comment 4")
+    assert limited.mimetype == "application/problem+json"
+    assert "Retry-After" in limited.headers
+
+
+def test_rate_limit_per_post(app, client) -> None:
+    app.config.update(TRUSTED_IPS=[], FLOOD_SECONDS=0, RATE_LIMIT_PER_POST="2/minute")
+    for i in range(2):
+        assert client.post("/api/v1/comments", environ_base={"REMOTE_ADDR": f"198.51.100.{i}"},
+                           json={"post": "hot", "author_name": "A", "content": f"c{i}"}
+                           ).status_code == 202
+    third = client.post("/api/v1/comments", environ_base={"REMOTE_ADDR": "198.51.100.9"},
+                        json={"post": "hot", "author_name": "A", "content": "c9"})
+    assert third.status_code == 429
+    elsewhere = client.post("/api/v1/comments", environ_base={"REMOTE_ADDR": "198.51.100.9"},
+                            json={"post": "calm", "author_name": "A", "content": "c10"})
+    assert elsewhere.status_code == 202
+
+
+def test_idempotency_key_returns_the_same_comment(client, db) -> None:
+    headers = {"Idempotency-Key": "form-123"}
+    body = {"post": "p", "author_name": "Ann", "content": "Once only"}
+    first = client.post("/api/v1/comments", json=body, headers=headers)
+    second = client.post("/api/v1/comments", json=body, headers=headers)
+    assert first.status_code == second.status_code == 202
+    assert first.get_json()["id"] == second.get_json()["id"]
+    assert second.headers["Location"] == first.headers["Location"]
+    assert db.scalar(select(func.count()).select_from(Comment)) == 1
+    bad = client.post("/api/v1/comments", json=body, headers={"Idempotency-Key": "x" * 300})
+    assert bad.status_code == 400
+
+
+def test_same_author_same_text_same_post_is_a_duplicate(client, db) -> None:
+    body = {"post": "p", "author_name": "Ann", "author_email": "ann@example.org",
+            "content": "Great point about HBM."}
+    first = client.post("/api/v1/comments", json=body)
+    again = client.post("/api/v1/comments", json={**body, "content": " Great point about HBM. "})
+    assert again.status_code == 409
+    problem = again.get_json()
+    assert problem["id"] == first.get_json()["id"]
+    assert again.headers["Location"] == f"/api/v1/comments/{problem['id']}"
+    assert client.post("/api/v1/comments", json={**body, "post": "q"}).status_code == 202
+    # Time moved in the data: the first comment is now an hour old.
+    from datetime import timedelta
+    row = db.get(Comment, first.get_json()["id"])
+    row.created_at = row.created_at - timedelta(hours=1)
+    db.commit()
+    assert client.post("/api/v1/comments", json=body).status_code == 202
