@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DATA ?=
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run web worker train evaluate moderator migrate test faults lint bench clean browser
+.PHONY: run web worker train retrain evaluate moderator migrate test faults lint bench clean browser
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ migrate: $(STAMP)
 ## train: train on the starter corpus (+ DATA="file-or-folder ...") and activate the model
 train: $(STAMP)
 	$(PY) -m models.train $(if $(DATA),--data $(DATA))
+
+## retrain: train on starter corpus + moderators' labels (+ DATA), evaluate, promote via the gate
+retrain: $(STAMP)
+	$(PY) -m flask --app service db upgrade
+	$(PY) -m flask --app service model retrain $(if $(DATA),--data "$(DATA)") $(if $(FORCE),--force)
 
 ## evaluate: metrics of the active model (or MODEL=version) on DATA="file-or-folder ..."
 evaluate: $(STAMP)

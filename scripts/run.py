@@ -101,6 +101,7 @@ def main() -> int:
         print(f"*   submit:  POST http://127.0.0.1:{port}/api/v1/comments")
         print(f"*   read:    GET  http://127.0.0.1:{port}/api/v1/posts/<post>/comments")
         print(f"*   health:  GET  http://127.0.0.1:{port}/readyz")
+        print(f"*   demo:    http://127.0.0.1:{port}/demo/china-closing-ai-gap")
         while not stopping:
             for child in children + redis_children:
                 if child.poll() is not None:

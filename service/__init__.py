@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Flask
 
-from service import auth, cli, database, logs, problems, queue
+from service import auth, cli, database, limits, logs, problems, queue, security, web, widget
 from service.config import load_config
 
 
@@ -20,9 +20,18 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     queue.init_app(app)
     problems.init_app(app)
     auth.init_app(app)
+    limits.init_app(app)
+    security.init_app(app)
+    if app.config["PROXY_COUNT"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        n = app.config["PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
 
     from service.api import init_app as init_api
 
     init_api(app)
+    web.init_app(app)
+    widget.init_app(app)
     cli.init_app(app)
     return app

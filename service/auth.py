@@ -27,9 +27,10 @@ SESSION_KEY = "moderator_id"
 
 def init_app(app: Flask) -> None:
     """CSRF protection for forms; cookie settings for the moderators' session."""
-    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
-    app.config.setdefault("SESSION_COOKIE_SECURE", app.config["APP_ENV"] == "production")
+    # Flask's defaults already hold these keys, so they are assigned, not setdefault().
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    app.config["SESSION_COOKIE_SECURE"] = app.config["APP_ENV"] == "production"
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # valid for the session's lifetime
     # API routes check CSRF themselves, and only for cookie sessions (see authenticate).
     app.config["WTF_CSRF_CHECK_DEFAULT"] = False

@@ -10,6 +10,7 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service.cli_sites import sites_cli
 from service.db import AdminEvent, Moderator, Role, migrate
 from service.db.moderators import hash_token, new_token
 
@@ -119,3 +120,7 @@ def init_app(app: Flask) -> None:
     """Register the command groups."""
     app.cli.add_command(db_cli)
     app.cli.add_command(moderators_cli)
+    from service.cli_models import model_cli
+
+    app.cli.add_command(model_cli)
+    app.cli.add_command(sites_cli)

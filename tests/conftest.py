@@ -193,9 +193,10 @@ def run_worker(app: Flask) -> Callable[[], int]:
     def _run() -> int:
         connection = app.extensions["redis"]
         queue = Queue(QUEUE, connection=connection)
-        before = queue.finished_job_registry.count
+        queued, failed = queue.count, queue.failed_job_registry.count
         SimpleWorker([queue], connection=connection).work(burst=True, with_scheduler=False)
-        return int(queue.finished_job_registry.count - before)
+        # Scoring jobs keep no result (result_ttl=0): count what left the queue and did not fail.
+        return int(queued - (queue.failed_job_registry.count - failed))
 
     return _run
 

@@ -49,5 +49,5 @@ def test_production_mode_refuses_to_start_without_real_settings(monkeypatch) -> 
     monkeypatch.delenv("SECRET_KEY", raising=False)
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.delenv("REDIS_URL", raising=False)
-    with pytest.raises(ConfigError, match="SECRET_KEY.*DATABASE_URL.*REDIS_URL"):
+    with pytest.raises(ConfigError, match=r"SECRET_KEY.*DATABASE_URL.*REDIS_URL"):
         load_config()

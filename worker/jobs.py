@@ -298,3 +298,44 @@ def reconcile(scorer: Scorer, queue: Queue, older_than: float = RECONCILE_AFTER_
     if requeued:
         log.warning("reconciler queued %d pending comments again", requeued)
     return requeued
+
+
+def rescore(scorer: Scorer, statuses: Sequence[str] = ("pending", "held")) -> dict[str, int]:
+    """Re-decide undecided and held comments with the active model and rules.
+
+    Comments a moderator labelled are never touched; each move is audited as made by the
+    model (actor = who decided: model, rule or fallback). Returns moves per new status."""
+    scorer.models.refresh()
+    moved: dict[str, int] = {}
+    last_id = 0
+    while True:
+        with scorer.sessions() as session:
+            comments = list(session.scalars(
+                select(Comment).where(Comment.status.in_(statuses), Comment.label.is_(None),
+                                      Comment.id > last_id)
+                .order_by(Comment.id).limit(scorer.batch_size)
+            ))
+            if not comments:
+                return moved
+            last_id = comments[-1].id
+            now = utcnow()
+            for comment, decision in zip(comments, scorer.decide(session, comments),
+                                         strict=True):
+                if decision.status == comment.status:
+                    continue
+                result = session.execute(
+                    update(Comment)
+                    .where(Comment.id == comment.id, Comment.status == comment.status,
+                           Comment.label.is_(None))
+                    .values(status=decision.status, spam_score=decision.spam_score,
+                            reasons=decision.reasons, model_version=decision.model_version,
+                            decided_by=decision.decided_by, decided_at=now)
+                    .execution_options(synchronize_session=False)
+                )
+                if result.rowcount == 1:  # type: ignore[attr-defined]
+                    session.add(CommentEvent(
+                        comment_id=comment.id, actor=decision.decided_by, action="rescore",
+                        from_status=comment.status, to_status=decision.status, created_at=now,
+                    ))
+                    moved[decision.status] = moved.get(decision.status, 0) + 1
+            session.commit()

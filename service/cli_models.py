@@ -1,0 +1,119 @@
+"""``flask --app service model ...``: retrain, list, show, promote, rollback, rescore.
+
+These run in their own process; scikit-learn is imported only by the commands that score."""
+
+from __future__ import annotations
+
+import json
+from typing import cast
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models.artifacts import ArtifactError, ArtifactStore
+from service import learning
+from service.db import ModelVersion
+
+model_cli = AppGroup("model", help="Spam models: retrain, registry, promotion, rescoring.")
+
+
+def _session() -> Session:
+    return cast(Session, current_app.extensions["db_sessions"]())
+
+
+def _store() -> ArtifactStore:
+    return ArtifactStore(current_app.config["MODEL_DIR"])
+
+
+@model_cli.command("retrain")
+@click.option("--data", multiple=True, help="extra labelled files or folders")
+@click.option("--force", is_flag=True, help="promote even if the gate refuses")
+@click.option("--actor", default="make retrain", help="recorded as who promoted it")
+def retrain(data: tuple[str, ...], force: bool, actor: str) -> None:
+    """Train on starter corpus + site labels (+ --data), evaluate, promote through the gate."""
+    paths = [p for chunk in data for p in chunk.split()]
+    with _session() as session:
+        result = learning.retrain(session, _store(), data=paths, actor=actor, force=force)
+        session.commit()
+    m = result.metrics
+    click.echo(f"evaluation: {result.evaluation}")
+    click.echo(f"candidate {result.version}: MCC {m['mcc']} F1 {m['f1']} ROC AUC {m['roc_auc']}"
+               f" ham flagged {m['ham_flagged']} spam published {m['spam_published']}"
+               f" auto-decided {m['auto_decided']}")
+    active = result.extra.get("active")
+    if active:
+        click.echo(f"active model on the same data: MCC {active['mcc']} F1 {active['f1']} "
+                   f"ham flagged {active['ham_flagged']} auto-decided {active['auto_decided']}")
+    click.echo(f"gate: {result.gate}")
+    click.echo("PROMOTED: workers switch on their next job" if result.promoted
+               else "NOT promoted (use --force to override)")
+    click.echo(f"report: {result.report}")
+
+
+@model_cli.command("list")
+def list_models() -> None:
+    """Every version: state, active mark, headline CV metrics, who promoted it."""
+    with _session() as session:
+        learning.sync_registry(session, _store())
+        session.commit()
+        for row in session.scalars(select(ModelVersion).order_by(ModelVersion.created_at)):
+            cv = row.metrics.get("cv", {})
+            click.echo(f"{'*' if row.active else ' '} {row.version}\t{row.state}\t"
+                       f"n={row.n_examples}\tcv_mcc={cv.get('mcc')}\t"
+                       f"promoted_by={row.promoted_by or '-'}")
+
+
+@model_cli.command("show")
+@click.argument("version")
+def show(version: str) -> None:
+    """A version's metadata and evaluation as JSON."""
+    try:
+        metadata = _store().metadata(version)
+    except ArtifactError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(json.dumps(metadata, indent=2, sort_keys=True))
+
+
+@model_cli.command("promote")
+@click.argument("version")
+@click.option("--actor", default="cli")
+def promote(version: str, actor: str) -> None:
+    """Make VERSION active (hash-checked); workers switch without a restart."""
+    with _session() as session:
+        try:
+            learning.sync_registry(session, _store())
+            learning.activate(session, _store(), version, actor)
+        except ArtifactError as error:
+            raise click.ClickException(str(error)) from None
+        session.commit()
+    click.echo(f"{version} is active")
+
+
+@model_cli.command("rollback")
+@click.option("--actor", default="cli")
+def rollback(actor: str) -> None:
+    """Re-activate the previously promoted version."""
+    with _session() as session:
+        try:
+            version = learning.rollback(session, _store(), actor)
+        except ArtifactError as error:
+            raise click.ClickException(str(error)) from None
+        session.commit()
+    click.echo(f"rolled back to {version}")
+
+
+@model_cli.command("rescore")
+@click.option("--status", "statuses", multiple=True, type=click.Choice(["pending", "held"]),
+              help="which comments (default: pending and held)")
+def rescore(statuses: tuple[str, ...]) -> None:
+    """Re-score undecided and held comments with the active model; moderators' decisions are
+    never touched; every move is audited as made by the model."""
+    from worker import jobs  # scoring lives in the worker; this is a separate process
+
+    scorer = jobs.configure(dict(current_app.config))
+    moved = jobs.rescore(scorer, statuses or ("pending", "held"))
+    scorer.close()
+    click.echo(json.dumps(moved))

@@ -1,0 +1,239 @@
+"""The learning loop: retrain from moderators' labels, evaluate against the active model,
+promote through a gate, keep the registry. Runs in the CLI, never in a web worker: the
+scikit-learn side (`models.train`, `models.report`) is imported inside the functions."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models.artifacts import ArtifactError, ArtifactStore
+from models.data import HAM, SPAM, Example, deduplicate, load_paths, starter_corpus
+from models.policy import MAX_HAM_AS_SPAM, MAX_SPAM_PUBLISHED, Thresholds
+from service.db import Comment, ModelVersion
+from service.db.types import utcnow
+
+log = logging.getLogger(__name__)
+
+# The newest site labels are held out (time-ordered) once there are this many of them...
+HOLDOUT_MIN_LABELS = 40
+# ...this share of them, and at least this many of each class, so that MCC means something.
+HOLDOUT_SHARE = 0.25
+HOLDOUT_MIN_PER_CLASS = 5
+# The candidate may be this much below the active model's MCC (noise) and still pass.
+MCC_TOLERANCE = 0.01
+
+
+def site_examples(session: Session) -> list[Example]:
+    """Every comment a moderator (or a site, via submit-spam/ham) labelled, oldest first."""
+    rows = session.scalars(
+        select(Comment).where(Comment.label.is_not(None))
+        .order_by(Comment.decided_at, Comment.id)
+    )
+    return [
+        Example(content=c.content, label=SPAM if c.label == "spam" else HAM,
+                author_name=c.author_name or "", author_email=c.author_email or "",
+                author_url=c.author_url or "", group="site")
+        for c in rows
+    ]
+
+
+def register(session: Session, store: ArtifactStore, version: str, *, state: str,
+             promoted_by: str | None = None, gate: str | None = None) -> ModelVersion:
+    """Insert or update a registry row from the artifact's metadata."""
+    metadata = store.metadata(version)
+    row = session.scalar(select(ModelVersion).where(ModelVersion.version == version))
+    if row is None:
+        row = ModelVersion(
+            version=version, data_sha256=metadata["data"]["sha256"],
+            n_examples=metadata["data"]["n"], thresholds=metadata["thresholds"],
+            metrics={"cv": metadata.get("cv_metrics", {}),
+                     "evaluation": metadata.get("evaluation", {})},
+        )
+        session.add(row)
+    row.state = state
+    if gate is not None:
+        row.gate = gate
+    if state == "promoted":
+        row.promoted_at, row.promoted_by = utcnow(), promoted_by
+    return row
+
+
+def sync_registry(session: Session, store: ArtifactStore) -> None:
+    """Register versions trained outside the loop (make train) and mark the active one."""
+    active = store.active_version()
+    known = set(session.scalars(select(ModelVersion.version)))
+    for version in store.versions():
+        if version not in known:
+            register(session, store, version,
+                     state="promoted" if version == active else "candidate",
+                     promoted_by="make train" if version == active else None)
+    for row in session.scalars(select(ModelVersion)):
+        row.active = row.version == active
+    session.flush()
+
+
+def activate(session: Session, store: ArtifactStore, version: str, actor: str) -> None:
+    """Make ``version`` active (workers switch on their next job) and record who did it."""
+    store.verify(version)
+    previous = store.active_version()
+    store.activate(version)
+    if previous and previous != version:
+        old = session.scalar(select(ModelVersion).where(ModelVersion.version == previous))
+        if old is not None:
+            old.state, old.active = "retired", False
+    row = register(session, store, version, state="promoted", promoted_by=actor)
+    row.active = True
+
+
+def rollback(session: Session, store: ArtifactStore, actor: str) -> str:
+    """Re-activate the previously promoted version; returns it."""
+    sync_registry(session, store)
+    active = store.active_version()
+    earlier = session.scalars(
+        select(ModelVersion).where(ModelVersion.promoted_at.is_not(None),
+                                   ModelVersion.version != active)
+        .order_by(ModelVersion.promoted_at.desc())
+    ).first()
+    if earlier is None:
+        raise ArtifactError("no earlier promoted model to roll back to")
+    activate(session, store, earlier.version, actor)
+    return earlier.version
+
+
+@dataclass
+class RetrainResult:
+    """What a retrain did and why."""
+
+    version: str
+    promoted: bool
+    gate: str
+    metrics: dict[str, Any]
+    report: Path
+    evaluation: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _split_holdout(site: list[Example]) -> tuple[list[Example], list[Example]]:
+    """The newest site labels as a time-ordered hold-out, when there are enough of them."""
+    if len(site) < HOLDOUT_MIN_LABELS:
+        return site, []
+    size = max(int(len(site) * HOLDOUT_SHARE), 2 * HOLDOUT_MIN_PER_CLASS)
+    older, newest = site[:-size], site[-size:]
+    labels = [e.label for e in newest]
+    if min(labels.count(HAM), labels.count(SPAM)) < HOLDOUT_MIN_PER_CLASS:
+        return site, []
+    return older, newest
+
+
+def _scores(pipeline: Any, examples: Sequence[Example]) -> list[float]:
+    from models.explain import score
+
+    return [v.spam_score for v in score(pipeline, [e.features() for e in examples], top=0)]
+
+
+def retrain(
+    session: Session,
+    store: ArtifactStore,
+    *,
+    data: Sequence[str] = (),
+    actor: str = "make retrain",
+    force: bool = False,
+    max_ham_as_spam: float = MAX_HAM_AS_SPAM,
+    max_spam_published: float = MAX_SPAM_PUBLISHED,
+) -> RetrainResult:
+    """Train on starter corpus + site labels + ``data``; evaluate against the active model on
+    the same data; promote if the gate passes (or ``force``). The caller commits."""
+    from models.evaluation import all_metrics
+    from models.report import write_report
+    from models.train import cross_validated_scores, train
+
+    site = site_examples(session)
+    base = starter_corpus() + load_paths(data)
+    older, holdout = _split_holdout(site)
+    sync_registry(session, store)
+    active = store.active_version()
+    active_model = store.load(active) if active else None
+
+    if holdout:
+        evaluation = f"time-ordered hold-out: the newest {len(holdout)} site labels"
+        eval_set = deduplicate(holdout)
+        held_keys = {" ".join(e.content.lower().split()) for e in eval_set}
+        training = [e for e in deduplicate(base + older)
+                    if " ".join(e.content.lower().split()) not in held_keys]
+        candidate, candidate_meta = train(training, max_ham_as_spam=max_ham_as_spam,
+                                          max_spam_published=max_spam_published)
+        candidate_scores = _scores(candidate, eval_set)
+    else:
+        evaluation = "5-fold cross-validation on all training data (too few site labels " \
+            f"for a hold-out: {len(site)} < {HOLDOUT_MIN_LABELS} or one class too rare)"
+        eval_set = deduplicate(base + site)
+        candidate_scores = list(cross_validated_scores(eval_set))
+        candidate_meta = None
+    labels = [e.label for e in eval_set]
+
+    # The promoted artifact is refit on everything, holdout included.
+    pipeline, metadata = train(base + site, sources=["starter-corpus", "site-labels", *data],
+                               max_ham_as_spam=max_ham_as_spam,
+                               max_spam_published=max_spam_published)
+    candidate_thresholds = Thresholds(**(candidate_meta or metadata)["thresholds"])
+    candidate_metrics = all_metrics(labels, candidate_scores, candidate_thresholds)
+    sections = [{"name": "candidate", "metrics": candidate_metrics, "labels": labels,
+                 "scores": candidate_scores, "low": candidate_thresholds.low,
+                 "high": candidate_thresholds.high}]
+    active_metrics: dict[str, Any] | None = None
+    if active_model is not None:
+        active_pipeline, active_meta = active_model
+        active_thresholds = Thresholds(**active_meta["thresholds"])
+        if holdout:
+            active_scores = _scores(active_pipeline, eval_set)
+            active_metrics = all_metrics(labels, active_scores, active_thresholds)
+            sections.append({"name": f"active {active}", "metrics": active_metrics,
+                             "labels": labels, "scores": active_scores,
+                             "low": active_thresholds.low, "high": active_thresholds.high})
+        else:
+            # Scoring the active model on data it was trained on would flatter it: compare
+            # the cross-validated estimates each model recorded instead.
+            active_metrics = dict(active_meta.get("cv_metrics") or {}) or None
+            evaluation += "; the active model's own cross-validated metrics for comparison"
+
+    if active_metrics is None:
+        passed, gate = True, "no active model: the first one is promoted"
+    else:
+        mcc_ok = candidate_metrics["mcc"] >= active_metrics["mcc"] - MCC_TOLERANCE
+        ham_ok = (candidate_metrics["ham_flagged"] or 0) <= (active_metrics["ham_flagged"] or 0)
+        passed = mcc_ok and ham_ok
+        gate = (f"MCC {candidate_metrics['mcc']} vs active {active_metrics['mcc']} "
+                f"(tolerance {MCC_TOLERANCE}): {'ok' if mcc_ok else 'worse'}; ham flagged "
+                f"{candidate_metrics['ham_flagged']} vs {active_metrics['ham_flagged']}: "
+                f"{'ok' if ham_ok else 'worse'}")
+    promoted = passed or force
+    if force and not passed:
+        gate += "; promoted anyway (--force)"
+    metadata["evaluation"] = {"method": evaluation, "candidate": candidate_metrics,
+                              "active": active_metrics, "active_version": active, "gate": gate,
+                              "site_labels": len(site)}
+    version = store.save(pipeline, metadata)
+    folder = store.root / version
+    (folder / "metrics.json").write_text(json.dumps(metadata["evaluation"], indent=2),
+                                         encoding="utf-8")
+    report = folder / "report.html"
+    write_report(report, f"Model {version}", sections,
+                 notes=[f"Evaluation: {evaluation}.", f"Gate: {gate}.",
+                        f"Training data: {metadata['data']['n']} comments "
+                        f"({len(site)} labelled on this site)."])
+    register(session, store, version, state="candidate", gate=gate)
+    if promoted:
+        activate(session, store, version, actor)
+    else:
+        register(session, store, version, state="refused", gate=gate)
+    session.flush()
+    return RetrainResult(version, promoted, gate, candidate_metrics, report, evaluation,
+                         {"active": active_metrics})

@@ -1,0 +1,642 @@
+/* The moderator's queue and comment pages. Plain JS, no dependencies.
+ *
+ * Everything comes from the JSON API (/api/v1/moderation) with the session cookie and the
+ * CSRF token from <meta name="csrf-token">. Comment data is only ever put into the page as
+ * text (textContent, text nodes), never parsed as HTML.
+ */
+"use strict";
+
+(function () {
+  const API = "/api/v1/moderation";
+  // How often the tab counts (and the first page of the list) are refreshed.
+  const POLL_MS = 5000;
+  const PAGE_SIZE = 50;
+  const STATUSES = ["held", "pending", "spam", "published", "rejected"];
+  const ACTIONS = {
+    approve: { label: "Approve", key: "a", to: "published" },
+    reject: { label: "Reject", key: "r", to: "rejected" },
+    spam: { label: "Spam", key: "s", to: "spam" },
+    not_spam: { label: "Not spam", key: "n", to: "published" },
+  };
+
+  const csrfToken = document.querySelector('meta[name="csrf-token"]').content;
+
+  // --- small helpers ---------------------------------------------------------------------
+
+  /** An element with properties (className, type, ...), dataset entries and text children. */
+  function el(tag, props, ...children) {
+    const node = document.createElement(tag);
+    for (const [key, value] of Object.entries(props || {})) {
+      if (value === undefined || value === null) continue;
+      if (key === "dataset") Object.assign(node.dataset, value);
+      else if (key === "attrs") {
+        for (const [name, v] of Object.entries(value)) node.setAttribute(name, v);
+      } else node[key] = value;
+    }
+    for (const child of children) {
+      if (child === null || child === undefined || child === false) continue;
+      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return node;
+  }
+
+  class ApiError extends Error {
+    constructor(status, problem) {
+      super((problem && (problem.detail || problem.title)) || "HTTP " + status);
+      this.status = status;
+      this.problem = problem;
+    }
+  }
+
+  async function api(method, path, body) {
+    const headers = { Accept: "application/json" };
+    if (method !== "GET") {
+      headers["X-CSRFToken"] = csrfToken;
+      headers["Content-Type"] = "application/json";
+    }
+    const response = await fetch(API + path, {
+      method,
+      headers,
+      credentials: "same-origin",
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    if (response.status === 401) {
+      window.location.assign("/moderate/login?next=" + encodeURIComponent(location.pathname));
+      throw new ApiError(401, { detail: "Logged out." });
+    }
+    const data = response.status === 204 ? null : await response.json().catch(() => null);
+    if (!response.ok) throw new ApiError(response.status, data);
+    return data;
+  }
+
+  let flashTimer = null;
+  function flash(message, kind) {
+    const box = document.getElementById("flash");
+    if (!box) return;
+    box.textContent = message;
+    box.className = "flash flash-" + (kind || "info");
+    box.hidden = false;
+    clearTimeout(flashTimer);
+    flashTimer = setTimeout(() => { box.hidden = true; }, kind === "error" ? 8000 : 3500);
+  }
+
+  function formatTime(iso) {
+    if (!iso) return "";
+    const date = new Date(iso);
+    const seconds = Math.round((Date.now() - date.getTime()) / 1000);
+    if (seconds < 60) return "just now";
+    if (seconds < 3600) return Math.floor(seconds / 60) + " min ago";
+    if (seconds < 86400) return Math.floor(seconds / 3600) + " h ago";
+    return date.toLocaleString();
+  }
+
+  function timeEl(iso) {
+    return el("time", { dateTime: iso || "", title: iso ? new Date(iso).toLocaleString() : "" },
+      formatTime(iso));
+  }
+
+  // --- highlighting ----------------------------------------------------------------------
+
+  /** The quoted words of the reasons: "blocked term 'casino'" -> casino. */
+  function quotedTerms(reasons) {
+    const terms = new Set();
+    for (const reason of reasons || []) {
+      for (const match of String(reason).matchAll(/'([^']+)'/g)) {
+        const term = match[1].trim();
+        if (term) terms.add(term);
+      }
+    }
+    return [...terms];
+  }
+
+  function escapeRegExp(text) {
+    return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  }
+
+  /** One regex matching any term as a whole word (multi-word terms across any whitespace). */
+  function termsRegExp(terms) {
+    if (!terms.length) return null;
+    const word = /[\p{L}\p{N}_]/u;
+    const parts = terms
+      .sort((a, b) => b.length - a.length)
+      .map((term) => {
+        const body = term.split(/\s+/).map(escapeRegExp).join("\\s+");
+        const before = word.test(term[0]) ? "(?<![\\p{L}\\p{N}_])" : "";
+        const after = word.test(term[term.length - 1]) ? "(?![\\p{L}\\p{N}_])" : "";
+        return before + body + after;
+      });
+    return new RegExp(parts.join("|"), "giu");
+  }
+
+  /** ``text`` as text nodes, with the matches of ``pattern`` wrapped in <mark>. */
+  function highlighted(text, pattern) {
+    const fragment = document.createDocumentFragment();
+    text = String(text || "");
+    if (!pattern) {
+      fragment.append(document.createTextNode(text));
+      return fragment;
+    }
+    let last = 0;
+    for (const match of text.matchAll(pattern)) {
+      if (!match[0]) continue;
+      fragment.append(document.createTextNode(text.slice(last, match.index)));
+      fragment.append(el("mark", {}, match[0]));
+      last = match.index + match[0].length;
+    }
+    fragment.append(document.createTextNode(text.slice(last)));
+    return fragment;
+  }
+
+  // --- rendering a comment ---------------------------------------------------------------
+
+  function scoreBar(score) {
+    const known = typeof score === "number";
+    const bar = el("span", { className: "score-fill" });
+    const level = !known ? "none" : score >= 0.76 ? "high" : score >= 0.13 ? "mid" : "low";
+    // CSSOM, not a style attribute: allowed under style-src 'self'.
+    bar.style.width = known ? Math.max(2, Math.round(score * 100)) + "%" : "0";
+    return el("span", {
+      className: "score score-" + level,
+      title: known ? "Spam score " + score.toFixed(3) : "Not scored",
+      attrs: { role: "meter", "aria-valuemin": "0", "aria-valuemax": "1",
+               "aria-valuenow": known ? String(score) : "0",
+               "aria-label": "Spam score" },
+    }, el("span", { className: "score-track" }, bar),
+       el("span", { className: "score-value" }, known ? score.toFixed(2) : "–"));
+  }
+
+  function authorUrl(url) {
+    if (!url) return null;
+    if (!/^https?:\/\//i.test(url)) return el("span", { className: "url" }, url);
+    return el("a", { className: "url", href: url, target: "_blank",
+                     rel: "noopener noreferrer nofollow ugc", title: url }, url);
+  }
+
+  function reasonChips(reasons) {
+    const list = el("ul", { className: "reasons" });
+    for (const reason of reasons || []) {
+      const text = String(reason);
+      const kind = /^blocked|^spam score .* above|\+\d/.test(text) ? "bad"
+        : /^trusted|^spam score .* below|-\d/.test(text) ? "good"
+        : /^watched|^spam score|links \(hold|held|pre-moderated|no model/i.test(text) ? "warn"
+        : "plain";
+      list.append(el("li", { className: "chip chip-" + kind }, text));
+    }
+    return list;
+  }
+
+  function metaLine(c) {
+    return el("div", { className: "meta" },
+      el("strong", { className: "author" }, c.author_name),
+      c.author_email ? el("span", { className: "email" }, c.author_email) : null,
+      authorUrl(c.author_url),
+      el("span", { className: "post", title: "Post" }, c.post),
+      timeEl(c.created_at));
+  }
+
+  function commentBody(c) {
+    const pattern = termsRegExp(quotedTerms(c.reasons));
+    return el("div", { className: "content" }, highlighted(c.content, pattern));
+  }
+
+  function actionButtons(c, onAction) {
+    const group = el("div", { className: "actions", attrs: { role: "group", "aria-label": "Decide" } });
+    for (const [action, spec] of Object.entries(ACTIONS)) {
+      const button = el("button", {
+        type: "button", className: "btn btn-small btn-" + action.replace("_", ""),
+        title: spec.label + " (" + spec.key + ")", disabled: spec.to === c.status,
+        dataset: { action },
+      }, spec.label, el("kbd", {}, spec.key));
+      button.addEventListener("click", (event) => {
+        event.stopPropagation();
+        onAction(c, action);
+      });
+      group.append(button);
+    }
+    return group;
+  }
+
+  function detailView(c, onAction) {
+    const history = el("ol", { className: "history" });
+    for (const e of c.history || []) {
+      history.append(el("li", {},
+        el("span", { className: "status-pill status-" + (e.to_status || "") }, e.to_status),
+        " ", el("strong", {}, e.action), " by ", e.actor,
+        e.from_status ? " (was " + e.from_status + ")" : "", " · ", timeEl(e.created_at),
+        e.note ? el("div", { className: "note" }, e.note) : null));
+    }
+    const noHistory = el("p", { className: "muted" }, "No decisions yet.");
+    const facts = el("dl", { className: "facts" });
+    const fact = (name, value) => {
+      if (value === null || value === undefined || value === "") return;
+      facts.append(el("dt", {}, name), el("dd", {}, value));
+    };
+    fact("Status", el("span", { className: "status-pill status-" + c.status }, c.status));
+    fact("Score", scoreBar(c.spam_score));
+    fact("Model", c.model_version || "–");
+    fact("Decided by", c.decided_by);
+    fact("Label", c.label);
+    fact("E-mail", c.author_email);
+    fact("URL", authorUrl(c.author_url));
+    fact("IP", c.ip);
+    fact("User-Agent", c.user_agent);
+    fact("Referer", c.referer);
+    fact("Post", c.post);
+    fact("Reply to", c.parent_id ? "#" + c.parent_id : null);
+    fact("Received", timeEl(c.created_at));
+    fact("Decided", c.decided_at ? timeEl(c.decided_at) : null);
+    return el("div", { className: "detail-inner" },
+      el("h2", {}, "Comment #" + c.id, " ",
+        el("a", { href: "/moderate/comments/" + c.id, className: "permalink", title: "Own page" }, "↗")),
+      metaLine(c),
+      commentBody(c),
+      reasonChips(c.reasons),
+      onAction ? actionButtons(c, onAction) : null,
+      facts,
+      el("h3", {}, "History"),
+      history.children.length ? history : noHistory);
+  }
+
+  // --- the comment page ------------------------------------------------------------------
+
+  async function commentPage() {
+    const box = document.getElementById("detail");
+    const id = document.body.dataset.commentId;
+    async function load() {
+      try {
+        const c = await api("GET", "/comments/" + id);
+        box.replaceChildren(detailView(c, decide));
+      } catch (error) {
+        box.replaceChildren(el("p", { className: "error" }, error.message));
+      }
+    }
+    async function decide(c, action) {
+      try {
+        await api("POST", "/comments/" + c.id + "/decision", { action, expected_status: c.status });
+        flash(ACTIONS[action].label + ": comment #" + c.id + ".", "ok");
+      } catch (error) {
+        flash(error.message, "error");
+      }
+      load();
+    }
+    load();
+  }
+
+  // --- the queue page --------------------------------------------------------------------
+
+  function queuePage() {
+    const params = new URLSearchParams(location.search);
+    const state = {
+      status: STATUSES.includes(params.get("status")) ? params.get("status") : document.body.dataset.status,
+      q: params.get("q") || "",
+      post: params.get("post") || "",
+      sort: params.get("sort") || "created",
+      items: [],
+      next: null,
+      current: 0,
+      checked: new Set(),
+      busy: new Set(),
+      counts: {},
+      loading: false,
+      detailId: null,
+      generation: 0,
+    };
+    const list = document.getElementById("items");
+    const empty = document.getElementById("empty");
+    const more = document.getElementById("more");
+    const detail = document.getElementById("detail");
+    const help = document.getElementById("help");
+    const newer = document.getElementById("newer");
+    const checkAll = document.getElementById("check-all");
+    const bulkCount = document.getElementById("bulk-count");
+    const form = document.getElementById("filters");
+    form.q.value = state.q;
+    form.post.value = state.post;
+    form.sort.value = ["created", "-created", "score", "-score"].includes(state.sort) ? state.sort : "created";
+
+    function queryString(extra) {
+      const query = new URLSearchParams({ status: state.status, sort: state.sort, limit: PAGE_SIZE });
+      if (state.q) query.set("q", state.q);
+      if (state.post) query.set("post", state.post);
+      for (const [k, v] of Object.entries(extra || {})) query.set(k, v);
+      return query.toString();
+    }
+
+    function remember() {
+      const query = new URLSearchParams({ status: state.status });
+      if (state.q) query.set("q", state.q);
+      if (state.post) query.set("post", state.post);
+      if (state.sort !== "created") query.set("sort", state.sort);
+      history.replaceState(null, "", location.pathname + "?" + query);
+    }
+
+    function showCounts(counts) {
+      state.counts = counts || {};
+      for (const node of document.querySelectorAll("[data-count]")) {
+        const n = state.counts[node.dataset.count];
+        node.textContent = n === undefined ? "–" : String(n);
+        node.classList.toggle("count-zero", !n);
+      }
+      for (const tab of document.querySelectorAll(".tab")) {
+        tab.setAttribute("aria-selected", tab.dataset.status === state.status ? "true" : "false");
+      }
+      const held = state.counts.held || 0;
+      document.title = (held ? "(" + held + ") " : "") + "Queue · Comment moderation";
+    }
+
+    function itemNode(c, index) {
+      const check = el("input", { type: "checkbox", className: "pick", checked: state.checked.has(c.id),
+                                  attrs: { "aria-label": "Select comment " + c.id } });
+      check.addEventListener("click", (event) => event.stopPropagation());
+      check.addEventListener("change", () => toggleChecked(c.id, check.checked));
+      const node = el("li", {
+        className: "item" + (index === state.current ? " current" : "") + (state.checked.has(c.id) ? " checked" : ""),
+        id: "comment-" + c.id,
+        dataset: { id: String(c.id) },
+        tabIndex: -1,
+      },
+        el("div", { className: "item-side" }, check, scoreBar(c.spam_score)),
+        el("div", { className: "item-main" },
+          metaLine(c),
+          commentBody(c),
+          el("div", { className: "item-foot" },
+            reasonChips(c.reasons),
+            el("span", { className: "model", title: "Model version" }, c.model_version || "no model"),
+            actionButtons(c, decide))));
+      node.addEventListener("click", () => {
+        select(state.items.findIndex((item) => item.id === c.id), true);
+      });
+      return node;
+    }
+
+    function render() {
+      list.replaceChildren(...state.items.map(itemNode));
+      list.setAttribute("aria-busy", "false");
+      empty.hidden = state.items.length > 0 || state.loading;
+      more.hidden = !state.next;
+      updateBulk();
+    }
+
+    function updateBulk() {
+      const n = state.checked.size;
+      bulkCount.textContent = n ? n + " selected" : "Select all";
+      checkAll.checked = n > 0 && n === state.items.length;
+      checkAll.indeterminate = n > 0 && n < state.items.length;
+      for (const button of document.querySelectorAll("[data-bulk]")) {
+        button.disabled = n === 0 || ACTIONS[button.dataset.bulk].to === state.status;
+      }
+      document.getElementById("bulkbar").classList.toggle("active", n > 0);
+    }
+
+    function toggleChecked(id, on) {
+      if (on) state.checked.add(id); else state.checked.delete(id);
+      const node = document.getElementById("comment-" + id);
+      if (node) {
+        node.classList.toggle("checked", on);
+        node.querySelector(".pick").checked = on;
+      }
+      updateBulk();
+    }
+
+    function select(index, openDetail) {
+      if (!state.items.length) {
+        state.current = 0;
+        return;
+      }
+      index = Math.max(0, Math.min(index, state.items.length - 1));
+      const previous = list.querySelector(".item.current");
+      if (previous) previous.classList.remove("current");
+      state.current = index;
+      const node = list.children[index];
+      if (node) {
+        node.classList.add("current");
+        node.scrollIntoView({ block: "nearest" });
+      }
+      if (openDetail || state.detailId !== null) showDetail(state.items[index].id);
+    }
+
+    async function showDetail(id) {
+      state.detailId = id;
+      try {
+        const c = await api("GET", "/comments/" + id);
+        if (state.detailId !== id) return;
+        detail.replaceChildren(detailView(c, null));
+        detail.classList.add("open");
+      } catch (error) {
+        if (state.detailId === id) detail.replaceChildren(el("p", { className: "error" }, error.message));
+      }
+    }
+
+    async function load(append) {
+      const generation = ++state.generation;
+      state.loading = true;
+      list.setAttribute("aria-busy", "true");
+      try {
+        const page = await api("GET", "/queue?" + queryString(append && state.next ? { cursor: state.next } : {}));
+        if (generation !== state.generation) return;
+        if (append) {
+          const known = new Set(state.items.map((c) => c.id));
+          state.items.push(...page.comments.filter((c) => !known.has(c.id)));
+        } else {
+          state.items = page.comments;
+          state.current = Math.min(state.current, Math.max(0, state.items.length - 1));
+          const ids = new Set(state.items.map((c) => c.id));
+          for (const id of [...state.checked]) if (!ids.has(id)) state.checked.delete(id);
+        }
+        state.next = page.next;
+        showCounts(page.counts);
+        newer.hidden = true;
+      } catch (error) {
+        flash(error.message, "error");
+      } finally {
+        if (generation === state.generation) {
+          state.loading = false;
+          render();
+        }
+      }
+    }
+
+    /** Counts (and whether new comments arrived) without touching the list being worked on. */
+    async function poll() {
+      if (document.hidden || state.loading) return;
+      try {
+        const page = await api("GET", "/queue?" + queryString());
+        showCounts(page.counts);
+        const known = new Set(state.items.map((c) => c.id));
+        const fresh = page.comments.filter((c) => !known.has(c.id)).length;
+        if (!state.items.length && fresh) {
+          load(false);
+        } else {
+          newer.hidden = fresh === 0;
+          document.getElementById("show-newer").textContent =
+            fresh + " new comment" + (fresh === 1 ? "" : "s") + ": show";
+        }
+      } catch (error) {
+        // A missed poll is not worth a message; the next one retries.
+      }
+    }
+
+    function removeItems(ids) {
+      const gone = new Set(ids);
+      const currentId = state.items[state.current] && state.items[state.current].id;
+      const before = state.items.length;
+      let index = state.current;
+      state.items = state.items.filter((c, i) => {
+        if (gone.has(c.id) && i < state.current) index -= 1;
+        return !gone.has(c.id);
+      });
+      for (const id of ids) {
+        state.checked.delete(id);
+        const node = document.getElementById("comment-" + id);
+        if (node) node.remove();
+      }
+      if (gone.has(currentId)) index = Math.min(index, state.items.length - 1);
+      for (const [status, delta] of [[state.status, -(before - state.items.length)]]) {
+        state.counts[status] = Math.max(0, (state.counts[status] || 0) + delta);
+      }
+      showCounts(state.counts);
+      empty.hidden = state.items.length > 0;
+      updateBulk();
+      if (state.items.length) select(Math.max(0, index), false);
+      else detail.replaceChildren(el("p", { className: "muted" }, "Nothing selected."));
+      if (state.items.length < 5 && state.next) load(false);
+    }
+
+    async function decide(c, action) {
+      // A second key press before the first answer must not decide the same comment twice.
+      if (state.busy.has(c.id)) return;
+      state.busy.add(c.id);
+      const node = document.getElementById("comment-" + c.id);
+      if (node) node.classList.add("busy");
+      try {
+        await api("POST", "/comments/" + c.id + "/decision", { action, expected_status: c.status });
+        removeItems([c.id]);
+        flash(ACTIONS[action].label + ": comment #" + c.id + ".", "ok");
+        poll();
+      } catch (error) {
+        if (node) node.classList.remove("busy");
+        if (error.status === 409) {
+          flash(error.message + " The list was refreshed.", "error");
+          load(false);
+        } else {
+          flash(error.message, "error");
+        }
+      } finally {
+        state.busy.delete(c.id);
+      }
+    }
+
+    async function bulk(action) {
+      const ids = state.items.filter((c) => state.checked.has(c.id)).map((c) => c.id);
+      if (!ids.length) return;
+      try {
+        const result = await api("POST", "/decisions", { ids, action, expected_status: state.status });
+        const done = result.results.filter((r) => r.ok).map((r) => r.id);
+        const failed = result.results.filter((r) => !r.ok);
+        removeItems(done);
+        if (failed.length) {
+          flash(ACTIONS[action].label + ": " + done.length + " done, " + failed.length +
+                " failed (" + failed[0].error + "). The list was refreshed.", "error");
+          load(false);
+        } else {
+          flash(ACTIONS[action].label + ": " + done.length + " comment" + (done.length === 1 ? "" : "s") + ".", "ok");
+        }
+        poll();
+      } catch (error) {
+        flash(error.message, "error");
+      }
+    }
+
+    function switchTab(status) {
+      if (!STATUSES.includes(status)) return;
+      state.status = status;
+      state.current = 0;
+      state.checked.clear();
+      state.items = [];
+      state.next = null;
+      state.detailId = null;
+      detail.replaceChildren(el("p", { className: "muted" }, "Select a comment to see its full record and history."));
+      remember();
+      showCounts(state.counts);
+      render();
+      load(false);
+    }
+
+    function toggleHelp(show) {
+      help.hidden = show === undefined ? !help.hidden : !show;
+      if (!help.hidden) document.getElementById("help-close").focus();
+    }
+
+    // --- wiring ---
+    for (const tab of document.querySelectorAll(".tab")) {
+      tab.addEventListener("click", () => switchTab(tab.dataset.status));
+    }
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      state.q = form.q.value.trim();
+      state.post = form.post.value.trim();
+      state.sort = form.sort.value;
+      state.current = 0;
+      state.checked.clear();
+      remember();
+      load(false);
+      form.q.blur();
+    });
+    form.sort.addEventListener("change", () => form.requestSubmit());
+    more.addEventListener("click", () => load(true));
+    document.getElementById("show-newer").addEventListener("click", () => load(false));
+    document.getElementById("help-button").addEventListener("click", () => toggleHelp());
+    document.getElementById("help-close").addEventListener("click", () => toggleHelp(false));
+    help.addEventListener("click", (event) => { if (event.target === help) toggleHelp(false); });
+    checkAll.addEventListener("change", () => {
+      const on = checkAll.checked;
+      for (const c of state.items) toggleChecked(c.id, on);
+    });
+    for (const button of document.querySelectorAll("[data-bulk]")) {
+      button.addEventListener("click", () => bulk(button.dataset.bulk));
+    }
+
+    document.addEventListener("keydown", (event) => {
+      if (event.ctrlKey || event.metaKey || event.altKey) return;
+      const target = event.target;
+      if (target instanceof HTMLElement && target.closest("input, textarea, select, [contenteditable]")) {
+        if (event.key === "Escape") target.blur();
+        return;
+      }
+      // Enter on a focused button or link keeps its native meaning.
+      if (event.key === "Enter" && target instanceof HTMLElement && target.closest("button, a")) return;
+      if (event.key === "?") { event.preventDefault(); toggleHelp(); return; }
+      if (event.key === "Escape") {
+        if (!help.hidden) toggleHelp(false);
+        else { state.detailId = null; detail.classList.remove("open"); }
+        return;
+      }
+      if (!help.hidden) return;
+      const c = state.items[state.current];
+      switch (event.key) {
+        case "j": select(state.current + 1, false); break;
+        case "k": select(state.current - 1, false); break;
+        case "x": if (c) toggleChecked(c.id, !state.checked.has(c.id)); break;
+        case "o": case "Enter": if (c) showDetail(c.id); break;
+        case "/": form.q.focus(); break;
+        case "1": case "2": case "3": case "4": case "5":
+          switchTab(STATUSES[Number(event.key) - 1]); break;
+        default: {
+          const action = Object.keys(ACTIONS).find((name) => ACTIONS[name].key === event.key);
+          if (!action || !c) return;
+          if (ACTIONS[action].to === c.status) { flash("Already " + c.status + ".", "info"); break; }
+          decide(c, action);
+        }
+      }
+      event.preventDefault();
+    });
+
+    remember();
+    load(false);
+    setInterval(poll, POLL_MS);
+    document.addEventListener("visibilitychange", () => { if (!document.hidden) poll(); });
+  }
+
+  if (document.body.dataset.page === "queue") queuePage();
+  else if (document.body.dataset.page === "comment") commentPage();
+})();

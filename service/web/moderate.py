@@ -1,0 +1,136 @@
+"""The moderator's pages: login and logout, the queue, one comment's history, the rules.
+
+The pages are shells: everything dynamic (queue, counts, decisions, history, rules) goes
+through the JSON API with the session cookie and the CSRF token, so page and API behave
+identically. No inline scripts or styles, so a strict Content-Security-Policy can be set.
+"""
+
+from __future__ import annotations
+
+import secrets
+from functools import cache
+from typing import Any
+
+from flask import Blueprint, redirect, render_template, request, session, url_for
+from sqlalchemy import select
+from werkzeug.security import check_password_hash, generate_password_hash
+from werkzeug.wrappers import Response
+
+from service import auth, database
+from service.api.rules import current_settings
+from service.db import Moderator, PostSettings, Rule, RuleKind
+
+bp = Blueprint("web", __name__, url_prefix="/moderate")
+
+# Queue tabs, in the order a moderator works through them.
+TABS = ("held", "pending", "spam", "published", "rejected")
+
+
+@cache
+def _dummy_hash() -> str:
+    """A hash to check unknown names against, so timing does not reveal which names exist."""
+    return generate_password_hash(secrets.token_urlsafe(16))
+
+
+def current_moderator() -> Moderator | None:
+    """The active moderator logged in on this browser session, if any."""
+    moderator_id = session.get(auth.SESSION_KEY)
+    if moderator_id is None:
+        return None
+    moderator = database.session().get(Moderator, moderator_id)
+    if moderator is None or not moderator.active:
+        session.pop(auth.SESSION_KEY, None)
+        return None
+    return moderator
+
+
+def _login_redirect() -> Response:
+    return redirect(url_for("web.login", next=request.full_path.rstrip("?")))
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path on this site under /moderate (no open redirect)."""
+    if target and target.startswith("/moderate") and not target.startswith("//") \
+            and "\\" not in target:
+        return target
+    return url_for("web.queue")
+
+
+@bp.after_request
+def _no_store(response: Response) -> Response:
+    # Pages show e-mails and IPs: keep them out of shared caches and the back-forward cache.
+    response.headers.setdefault("Cache-Control", "no-store")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    return response
+
+
+@bp.get("/login")
+def login() -> Any:
+    """The login form."""
+    if current_moderator() is not None:
+        return redirect(_safe_next(request.args.get("next")))
+    return render_template("login.html", next=request.args.get("next", ""), error=None,
+                           name="")
+
+
+@bp.post("/login")
+def login_post() -> Any:
+    """Check name and password; start a fresh session on success."""
+    auth.csrf.protect()
+    name = request.form.get("name", "").strip()
+    password = request.form.get("password", "")
+    moderator = database.session().scalar(select(Moderator).where(Moderator.name == name))
+    if moderator is None:
+        check_password_hash(_dummy_hash(), password)
+    if moderator is None or not moderator.check_password(password) or not moderator.active:
+        return render_template("login.html", next=request.form.get("next", ""), name=name,
+                               error="Wrong name or password."), 401
+    session.clear()  # a new session id and CSRF token after login
+    session[auth.SESSION_KEY] = moderator.id
+    return redirect(_safe_next(request.form.get("next")))
+
+
+@bp.post("/logout")
+def logout() -> Response:
+    """End the session."""
+    auth.csrf.protect()
+    session.clear()
+    return redirect(url_for("web.login"))
+
+
+@bp.get("")
+def queue() -> Any:
+    """The moderation queue (the list itself is loaded from the API by moderate.js)."""
+    moderator = current_moderator()
+    if moderator is None:
+        return _login_redirect()
+    status = request.args.get("status", "held")
+    return render_template("queue.html", moderator=moderator, tabs=TABS,
+                           status=status if status in TABS else "held")
+
+
+@bp.get("/comments/<int:comment_id>")
+def comment(comment_id: int) -> Any:
+    """One comment's full record and history (loaded from the API by moderate.js)."""
+    moderator = current_moderator()
+    if moderator is None:
+        return _login_redirect()
+    return render_template("comment.html", moderator=moderator, comment_id=comment_id)
+
+
+@bp.get("/rules")
+def rules() -> Any:
+    """The admin's rules page: block and watch lists, settings, per-post flags."""
+    moderator = current_moderator()
+    if moderator is None:
+        return _login_redirect()
+    if not moderator.is_admin:
+        return render_template("forbidden.html", moderator=moderator), 403
+    db = database.session()
+    return render_template(
+        "rules.html", moderator=moderator, kinds=[kind.value for kind in RuleKind],
+        rules=db.scalars(select(Rule).order_by(Rule.id.desc())).all(),
+        posts=db.scalars(select(PostSettings).order_by(PostSettings.post)).all(),
+        settings=current_settings(),
+    )

@@ -1,0 +1,279 @@
+"""The comments widget in a real Chromium: the demo page under a strict CSP, posting through
+the widget, a real worker deciding, "awaiting moderation", field errors from problem+json,
+hostile comments shown as inert text, and the widget embedded on another origin."""
+
+from __future__ import annotations
+
+import html
+import re
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+from playwright.sync_api import expect
+from sqlalchemy import func, select
+from werkzeug.serving import make_server
+
+from service import create_app
+from service.db import Comment, CommentStatus
+from service.guard import MIN_FILL_SECONDS
+
+pytestmark = pytest.mark.browser
+
+SLUG = "china-closing-ai-gap"
+CSP = "default-src 'self'; script-src 'self'; style-src 'self'"
+AWAITING = "Your comment is awaiting moderation."
+XSS = ('<script>window.__pwned = "script"</script>'
+       '<img src=x onerror="window.__pwned = \'img\'">script kiddie')
+
+
+class Blog:
+    """Somebody's blog on its own origin, embedding the widget from the service, with a
+    strict CSP that allows the service only where the widget needs it."""
+
+    PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Another blog</title>
+<script src="{service}/embed.js" defer></script></head>
+<body><h1>A post on another blog</h1>
+<p>💬 <span data-comment-count data-post="{post}">…</span></p>
+<div data-comments data-post="{post}"></div></body></html>"""
+
+    def __init__(self) -> None:
+        self.service = ""
+        self.server = make_server("127.0.0.1", 0, self.wsgi, threaded=True)
+        self.origin = f"http://127.0.0.1:{self.server.server_port}"
+
+    def wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        """Every path answers the blog post."""
+        service = html.escape(self.service)
+        csp = (f"default-src 'self'; script-src 'self' {service}; "
+               f"style-src 'self' {service}; connect-src 'self' {service}")
+        start_response("200 OK", [("Content-Type", "text/html; charset=utf-8"),
+                                  ("Content-Security-Policy", csp)])
+        return [self.PAGE.format(service=service, post=SLUG).encode()]
+
+
+@pytest.fixture
+def blog() -> Iterator[Blog]:
+    """The other blog, served from a thread on its own port (so its own origin)."""
+    site = Blog()
+    thread = threading.Thread(target=site.server.serve_forever, name="blog", daemon=True)
+    thread.start()
+    yield site
+    site.server.shutdown()
+    thread.join(timeout=10)
+    site.server.server_close()
+
+
+@pytest.fixture
+def app(app: Flask, blog: Blog) -> Iterator[Flask]:
+    """The conftest app's settings (emptied database, flushed Redis) with the blog's origin
+    allowed by CORS; the live server and the worker fixtures use this one."""
+    keys = ("TESTING", "DATABASE_URL", "REDIS_URL", "MODEL_DIR", "QUEUE_NAME")
+    widget_app = create_app({**{key: app.config[key] for key in keys},
+                             "CORS_ORIGINS": [blog.origin]})
+    yield widget_app
+    widget_app.extensions["db_engine"].dispose()
+
+
+@pytest.fixture
+def csp_violations(page: Any) -> list[str]:
+    """Serve the demo pages with the strict CSP the service will send; collect violations."""
+    violations: list[str] = []
+
+    def with_csp(route: Any) -> None:
+        response = route.fetch()
+        route.fulfill(response=response,
+                      headers={**response.headers, "content-security-policy": CSP})
+
+    page.route("**/demo/**", with_csp)
+    page.on("console", lambda message: violations.append(message.text)
+            if "Content Security Policy" in message.text else None)
+    return violations
+
+
+@pytest.fixture
+def published(db: Any, post_comment: Callable[..., Any]) -> Callable[..., int]:
+    """A comment put straight into `published` (as the worker would), returning its id."""
+
+    def _make(**fields: Any) -> int:
+        response = post_comment(**fields)
+        assert response.status_code == 202, response.get_json()
+        comment_id = int(response.get_json()["id"])
+        db.get(Comment, comment_id).status = CommentStatus.PUBLISHED
+        db.commit()
+        return comment_id
+
+    return _make
+
+
+def open_demo(page: Any) -> Any:
+    """The demo post, once the widget has its form token and has listed the comments."""
+    with page.expect_response(lambda response: "/api/v1/form-token" in response.url):
+        page.goto(f"/demo/{SLUG}")
+    expect(page.locator(".cw-title")).to_have_text(re.compile(r"^\d+ Comments?$"))
+    return page
+
+
+def fill_form(page: Any, *, name: str = "Mei", email: str = "mei@example.org",
+              content: str = "Is the lag measured from release dates or from benchmark "
+                             "results? The two can differ by months.") -> None:
+    """Type a comment like a person: the form token only counts after a human's pause."""
+    page.fill("input[name=name]", name)
+    page.fill("input[name=email]", email)
+    page.fill("textarea[name=comment]", content)
+    page.wait_for_timeout((MIN_FILL_SECONDS + 0.5) * 1000)
+
+
+def submit(page: Any) -> None:
+    """Send the form and wait until the service has accepted it."""
+    page.click(".cw-submit")
+    expect(page.locator(".cw-notice")).to_contain_text("being checked")
+
+
+def test_demo_page_lists_threaded_comments_with_counts_under_a_strict_csp(
+        page: Any, csp_violations: list[str], published: Callable[..., int]) -> None:
+    parent = published(author_name="Ada", content="First!\n\nSecond paragraph.",
+                       author_url="https://ada.example/")
+    reply = published(author_name="Bo", content="A reply to Ada.", parent_id=parent)
+    published(author_name="Cy", content="A comment on another post.",
+              post="open-weights-explained")
+
+    open_demo(page)
+    expect(page.locator("h1")).to_contain_text("AI")
+    expect(page.locator(".meta")).to_contain_text("views")
+    expect(page.locator(".cw-title")).to_have_text("2 Comments")
+    expect(page.locator(f".meta [data-comment-count][data-post='{SLUG}']")).to_have_text(
+        "2 comments")
+    expect(page.locator(".related [data-post='open-weights-explained']")).to_have_text(
+        "1 comment")
+    thread = page.locator(f"[data-comment-id='{parent}']")
+    expect(thread.locator(f".cw-replies [data-comment-id='{reply}']")).to_contain_text(
+        "A reply to Ada.")
+    expect(thread.locator(".cw-reply-count").first).to_have_text("1 reply")
+    expect(thread.locator(".cw-body").first.locator("p")).to_have_count(2)
+    author = thread.locator("a.cw-author").first
+    expect(author).to_have_attribute("href", "https://ada.example/")
+    expect(author).to_have_attribute("rel", "nofollow ugc noopener")
+    expect(page.locator(".cw-form-title")).to_have_text("💬 Leave a Comment")
+    expect(page.locator("link[rel=stylesheet][href$='/embed.css']")).to_have_count(1)
+    expect(page.locator(".cw-hp")).not_to_be_in_viewport()
+    assert csp_violations == []
+
+
+def test_a_reader_posts_a_comment_and_sees_it_once_a_worker_publishes_it(
+        page: Any, csp_violations: list[str], run_worker: Callable[[], int]) -> None:
+    open_demo(page)
+    expect(page.locator(".cw-list-status")).to_have_text("No comments yet. Be the first!")
+    fill_form(page)
+    submit(page)
+    expect(page.locator("textarea[name=comment]")).to_have_value("")
+
+    run_worker()
+    expect(page.locator(".cw-notice")).to_have_text("Your comment is published.")
+    mine = page.locator(".cw-list .cw-comment.cw-mine")
+    expect(mine).to_contain_text("Is the lag measured from release dates")
+    expect(mine.locator(".cw-author")).to_have_text("Mei")
+    expect(page.locator(".cw-title")).to_have_text("1 Comment")
+    expect(page.locator(f".meta [data-post='{SLUG}']")).to_have_text("1 comment")
+    assert csp_violations == []
+
+
+@pytest.mark.parametrize("how", ["held by the worker", "honeypot filled", "sent too fast"])
+def test_a_comment_not_published_reads_awaiting_moderation(
+        page: Any, db: Any, how: str) -> None:
+    open_demo(page)
+    if how == "sent too fast":
+        page.fill("input[name=name]", "Quick")
+        page.fill("textarea[name=comment]", "Posted the instant the form appeared.")
+    else:
+        fill_form(page, content=f"A comment that ends up {how}.")
+    if how == "honeypot filled":
+        page.fill("input[name=hp_website]", "https://bot.example/", force=True)
+    submit(page)
+    comment = db.scalars(select(Comment)).one()
+    if how == "held by the worker":
+        comment.status = CommentStatus.HELD
+        db.commit()
+    else:  # a bot trap filed it as spam at once; the reader is told the same thing
+        assert comment.status == CommentStatus.SPAM
+
+    expect(page.locator(".cw-notice")).to_have_text(AWAITING)
+    expect(page.locator(".cw-list .cw-comment")).to_have_count(0)
+
+
+def test_an_invalid_email_shows_the_services_error_next_to_the_field(page: Any, db: Any) -> None:
+    open_demo(page)
+    page.fill("input[name=name]", "Mei")
+    page.fill("input[name=email]", "not-an-address")
+    page.fill("textarea[name=comment]", "My e-mail is mistyped.")
+    page.click(".cw-submit")
+
+    email = page.locator("input[name=email]")
+    error = page.locator(".cw-field-email .cw-error")
+    expect(error).to_be_visible()
+    expect(error).to_have_text(re.compile(r"e-?mail", re.IGNORECASE))
+    expect(email).to_have_attribute("aria-invalid", "true")
+    expect(email).to_be_focused()
+    expect(page.locator(".cw-field-name .cw-error")).to_be_hidden()
+    expect(page.locator(".cw-notice")).to_contain_text("correct the marked fields")
+    assert db.scalar(select(func.count()).select_from(Comment)) == 0
+
+    email.fill("")
+    page.fill("input[name=name]", "")
+    page.click(".cw-submit")
+    expect(page.locator(".cw-field-name .cw-error")).to_be_visible()
+    expect(error).to_be_hidden()
+
+
+def test_a_reply_is_posted_under_its_parent(page: Any, db: Any,
+                                            published: Callable[..., int],
+                                            run_worker: Callable[[], int]) -> None:
+    parent = published(author_name="Ada", content="What about domestic chips?")
+    open_demo(page)
+    page.locator(f"[data-comment-id='{parent}'] .cw-reply").click()
+    expect(page.locator(".cw-replying")).to_have_text(re.compile("Replying to Ada"))
+    fill_form(page, content="Domestic accelerators are improving, but slowly.")
+    submit(page)
+    assert db.scalars(select(Comment).where(Comment.id != parent)).one().parent_id == parent
+    run_worker()
+    expect(page.locator(f"[data-comment-id='{parent}'] .cw-replies .cw-mine")).to_contain_text(
+        "Domestic accelerators")
+
+
+def test_hostile_comments_are_shown_as_inert_text(page: Any,
+                                                  published: Callable[..., int]) -> None:
+    published(author_name='<b onmouseover="x()">Eve</b>', content=XSS,
+              author_url="https://eve.example/")
+    published(author_name="Mallory", content="A link that is not a web address.")
+    open_demo(page)
+    expect(page.locator(".cw-body").first).to_have_text(XSS)
+    expect(page.locator(".cw-author").first).to_have_text('<b onmouseover="x()">Eve</b>')
+    expect(page.locator(".cw-list img")).to_have_count(0)
+    expect(page.locator(".cw-list script")).to_have_count(0)
+    expect(page.locator(".cw-list strong.cw-author")).to_have_text("Mallory")
+    assert page.evaluate("window.__pwned") is None
+
+
+def test_the_widget_works_embedded_on_another_origin(page: Any, blog: Blog, live_server: str,
+                                                     published: Callable[..., int]) -> None:
+    blog.service = live_server
+    published(content="Seen from the other blog.")
+    violations: list[str] = []
+    page.on("console", lambda message: violations.append(message.text)
+            if re.search("CORS|Access-Control|Content Security Policy", message.text) else None)
+
+    page.goto(f"{blog.origin}/2026/01/a-post")
+    expect(page.locator(".cw-title")).to_have_text("1 Comment")
+    expect(page.locator(".cw-body")).to_have_text("Seen from the other blog.")
+    expect(page.locator(f"[data-comment-count][data-post='{SLUG}']")).to_have_text("1 comment")
+    expect(page.locator(f"link[href='{live_server}/embed.css']")).to_have_count(1)
+    fill_form(page, content="Posted from another origin through CORS.")
+    submit(page)
+    page.fill("input[name=email]", "broken")
+    page.fill("textarea[name=comment]", "Errors are readable across origins too.")
+    page.click(".cw-submit")
+    expect(page.locator(".cw-field-email .cw-error")).to_be_visible()
+    assert violations == []

@@ -1,0 +1,280 @@
+"""The Akismet-compatible API, spoken to by a real Akismet client library (PyPI `akismet`)
+and on the wire, with a real scoring worker process answering comment-check."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import akismet
+import httpx
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from redis import Redis
+from rq import Queue
+from sqlalchemy import select
+
+from service.db import Comment, CommentEvent, Rule, RuleKind, Site
+from service.db.moderators import hash_token
+from tests.conftest import QUEUE, ROOT
+
+BLOG = "https://blog.example.org/"
+GENUINE = {
+    "comment_author": "Daniel Okafor",
+    "comment_author_email": "daniel.okafor@fastmail.com",
+    "comment_content": "Small correction: the H100 was announced in March 2022, not 2023. "
+                       "Doesn't change your argument much, but the timeline matters.",
+}
+BLATANT = {
+    "comment_author": "Cheap Viagra Online",
+    "comment_author_email": "sales@pills-discount.xyz",
+    "comment_author_url": "https://pills-discount.xyz",
+    "comment_content": "Buy cheap viagra cialis online no prescription, best price casino "
+                       "bonus https://pills-discount.xyz https://pills-discount.xyz/casino",
+}
+
+
+@pytest.fixture(scope="module")
+def scoring_worker(database_url: str, redis_url: str, model_dir: Path) -> Iterator[None]:
+    """One `python -m worker` process on the tests' queue for the whole module: it survives
+    the app fixture's Redis flush (it only blocks on the queue's list) and table emptying."""
+    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
+           "MODEL_DIR": str(model_dir), "QUEUE_NAME": QUEUE, "LOG_LEVEL": "WARNING"}
+    process = subprocess.Popen([sys.executable, "-m", "worker"], env=env, cwd=ROOT)
+    redis = Redis.from_url(redis_url)
+    try:
+        deadline = time.monotonic() + 60
+        while not any(b"rq:worker:" in key for key in redis.scan_iter("rq:worker:*")):
+            assert process.poll() is None, "the worker exited"
+            assert time.monotonic() < deadline, "the worker did not start"
+            time.sleep(0.05)
+        yield
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def add_site(app: Flask, url: str = BLOG) -> str:
+    """Run `sites add` and return the key printed on its last line."""
+    result = app.test_cli_runner().invoke(args=["sites", "add", url])
+    assert result.exit_code == 0, result.output
+    return str(result.output.strip().splitlines()[-1])
+
+
+@pytest.fixture
+def key(app: Flask) -> str:
+    """The API key of a freshly added site."""
+    return add_site(app)
+
+
+@pytest.fixture
+def checker(app: Flask, key: str) -> Iterator[akismet.SyncClient]:
+    """The `akismet` library's client; its httpx client carries requests to our app."""
+    http = httpx.Client(transport=httpx.WSGITransport(app=app), timeout=10,
+                        headers={"User-Agent": akismet.USER_AGENT})
+    with akismet.SyncClient(akismet.Config(key=key, url=BLOG), http_client=http) as client:
+        yield client
+
+
+def wire(client: FlaskClient, endpoint: str, **fields: Any) -> Any:
+    """POST form fields to /1.1/<endpoint>, as any Akismet client does."""
+    return client.post(f"/1.1/{endpoint}", data=fields)
+
+
+# verify-key and the sites commands
+
+
+def test_sites_add_prints_the_key_alone_on_the_last_line_and_stores_only_its_hash(app, db):
+    result = app.test_cli_runner().invoke(args=["sites", "add", BLOG])
+    assert result.exit_code == 0, result.output
+    key = result.output.strip().splitlines()[-1]
+    assert len(key) == 32 and key.isalnum()
+    site = db.scalar(select(Site))
+    assert (site.url, site.active, site.key_hash) == (BLOG, True, hash_token(key))
+    assert key not in site.key_hash
+    listing = app.test_cli_runner().invoke(args=["sites", "list"]).output
+    assert f"{site.id}\t{BLOG}\tactive" in listing and key not in listing
+
+
+@pytest.mark.parametrize("url", ["blog.example.org", "ftp://blog.example.org", "https://", ""])
+def test_sites_add_refuses_what_is_not_an_http_url(app, url):
+    result = app.test_cli_runner().invoke(args=["sites", "add", url])
+    assert result.exit_code != 0 and "http" in result.output
+
+
+def test_verify_key_answers_valid_then_invalid_once_revoked(app, client, db, checker):
+    assert checker.verify_key() is True
+    assert checker.verify_key("0" * 32, BLOG) is False
+    site_id = db.scalar(select(Site.id))
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["sites", "revoke", str(site_id)]).exit_code == 0
+    assert "revoked" in runner.invoke(args=["sites", "list"]).output
+    assert checker.verify_key() is False
+    assert runner.invoke(args=["sites", "revoke", "999"]).exit_code != 0
+
+
+@pytest.mark.parametrize(("fields", "help_names"), [
+    ({"blog": BLOG}, None),  # no key at all
+    ({"key": "not-a-key", "blog": BLOG}, None),
+    ({"key": "KEY"}, "blog"),
+    ({"api_key": "KEY", "blog": "  "}, "blog"),
+])
+def test_verify_key_on_the_wire(client, key, fields, help_names):
+    fields = {name: key if value == "KEY" else value for name, value in fields.items()}
+    response = wire(client, "verify-key", **fields)
+    assert response.status_code == 200 and response.mimetype == "text/plain"
+    assert response.text == "invalid"
+    assert response.headers["X-akismet-debug-help"]
+    if help_names:
+        assert help_names in response.headers["X-akismet-debug-help"]
+    assert wire(client, "verify-key", key=key, blog=BLOG).text == "valid"
+
+
+# comment-check
+
+
+def test_comment_check_spam_and_ham_through_the_client_library(
+        scoring_worker, client, db, checker):
+    assert checker.comment_check("203.0.113.7", comment_type="comment",
+                                 **GENUINE) == akismet.CheckResponse.HAM
+    response = wire(client, "comment-check", api_key=checker._config.key, blog=BLOG,
+                    user_ip="203.0.113.7", **BLATANT)
+    assert response.text == "true", response.headers
+    assert response.headers["X-Moderation-Status"] == "spam"
+    assert float(response.headers["X-Spam-Score"]) > 0.5
+    # Nothing is stored by a check.
+    assert db.scalar(select(Comment)) is None
+
+
+def test_a_blocking_rule_makes_it_blatant_spam_to_discard(scoring_worker, db, checker):
+    db.add(Rule(kind=RuleKind.BLOCKED_URL_DOMAIN, value="pills-discount.xyz"))
+    db.commit()
+    assert checker.comment_check("203.0.113.7", **BLATANT) == akismet.CheckResponse.DISCARD
+    assert checker.comment_check("203.0.113.7", **GENUINE) == akismet.CheckResponse.HAM
+
+
+def test_the_documented_test_triggers(checker):
+    # Neither needs the worker: they are answered before any scoring.
+    assert checker.comment_check(
+        "203.0.113.7", comment_author="akismet-guaranteed-spam", is_test=True,
+        comment_content="Hello") == akismet.CheckResponse.SPAM
+    assert checker.comment_check(
+        "203.0.113.7", comment_author_email="akismet-guaranteed-spam@example.com",
+        comment_content="Hello") == akismet.CheckResponse.SPAM
+    assert checker.comment_check(
+        "203.0.113.7", user_role="administrator", is_test=True,
+        **BLATANT) == akismet.CheckResponse.HAM
+
+
+@pytest.mark.parametrize(("drop", "named"), [("user_ip", "user_ip"), ("blog", "blog"),
+                                             ("api_key", "api_key")])
+def test_missing_required_fields_are_invalid_with_a_debug_help(client, key, drop, named):
+    fields = {"api_key": key, "blog": BLOG, "user_ip": "203.0.113.7", **GENUINE}
+    del fields[drop]
+    response = wire(client, "comment-check", **fields)
+    assert (response.status_code, response.text) == (200, "invalid")
+    assert named in response.headers["X-akismet-debug-help"]
+
+
+def test_a_wrong_key_is_invalid_and_the_library_says_so(app, client):
+    response = wire(client, "comment-check", api_key="f" * 32, blog=BLOG, user_ip="1.2.3.4")
+    assert response.text == "invalid" and "API key" in response.headers["X-akismet-debug-help"]
+    http = httpx.Client(transport=httpx.WSGITransport(app=app))
+    client_library = akismet.SyncClient(akismet.Config(key="f" * 32, url=BLOG),
+                                        http_client=http)
+    with pytest.raises(akismet.APIKeyError):
+        client_library.comment_check("1.2.3.4", comment_content="hi")
+
+
+def test_no_verdict_in_time_is_a_503_to_retry_not_a_guess(app, client, key, redis_url):
+    # A queue no worker listens to: the check must give up after the timeout.
+    app.extensions["scoring_queue"] = Queue("nobody-listens", connection=app.extensions["redis"])
+    app.config["AKISMET_CHECK_TIMEOUT"] = 1
+    started = time.monotonic()
+    response = wire(client, "comment-check", api_key=key, blog=BLOG, user_ip="1.2.3.4",
+                    **GENUINE)
+    assert time.monotonic() - started < 3
+    assert (response.status_code, response.mimetype, response.text) == (503, "text/plain",
+                                                                        "error")
+    assert response.headers["Retry-After"] and response.headers["X-akismet-debug-help"]
+
+
+@pytest.mark.parametrize("body", [
+    b"api_key=%ff%fe&blog=%80&user_ip=\x00",
+    b"\xff\xfe\x00garbage",
+    b"is_test=maybe&comment_content=" + b"x" * 20_000,
+])
+def test_odd_bodies_never_give_a_500(client, body):
+    response = client.post("/1.1/comment-check", data=body,
+                           content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 200 and response.text == "invalid"
+
+
+def test_an_oversized_body_is_413_text(client):
+    response = client.post("/1.1/submit-spam", data={"comment_content": "x" * 70_000})
+    assert (response.status_code, response.mimetype) == (413, "text/plain")
+
+
+# submit-spam and submit-ham
+
+
+def test_submissions_become_labelled_comments_that_are_never_shown(client, db, checker):
+    permalink = "https://blog.example.org/2026/china-closing-ai-gap/"
+    assert checker.submit_spam("203.0.113.9", permalink=permalink, user_agent="Bot/1",
+                               referrer="https://spam.example/", **BLATANT) is True
+    assert checker.submit_ham("198.51.100.4", permalink=permalink, **GENUINE) is True
+    rows = list(db.scalars(select(Comment).order_by(Comment.id)))
+    assert [(c.label, c.status, c.decided_by) for c in rows] == [
+        ("spam", "spam", "moderator"), ("ham", "rejected", "moderator")]
+    spam = rows[0]
+    assert spam.post == "akismet:" + permalink
+    assert (spam.author_name, spam.author_email, spam.ip, spam.user_agent, spam.referer) == (
+        BLATANT["comment_author"], BLATANT["comment_author_email"], "203.0.113.9", "Bot/1",
+        "https://spam.example/")
+    site_id = db.scalar(select(Site.id))
+    events = [(e.comment_id, e.actor, e.action) for e in db.scalars(select(CommentEvent))]
+    assert events == [(rows[0].id, f"site:{site_id}", "submit-spam"),
+                      (rows[1].id, f"site:{site_id}", "submit-ham")]
+
+    listing = client.get(f"/api/v1/posts/akismet:{permalink}/comments").get_json()
+    assert listing["total"] == 0
+    for comment in rows:
+        assert client.get(f"/api/v1/comments/{comment.id}").get_json()["status"] != "published"
+
+
+def test_a_blog_changing_its_mind_relabels_instead_of_duplicating(db, checker):
+    assert checker.submit_spam("203.0.113.9", **GENUINE)
+    assert checker.submit_ham("203.0.113.9", **GENUINE)
+    rows = list(db.scalars(select(Comment)))
+    assert [(c.label, c.status, c.post) for c in rows] == [("ham", "rejected", "akismet:" + BLOG)]
+    assert [e.action for e in db.scalars(select(CommentEvent).order_by(CommentEvent.id))] == [
+        "submit-spam", "submit-ham"]
+
+
+def test_test_submissions_and_empty_ones_store_nothing(client, key, db, checker):
+    assert checker.submit_spam("203.0.113.9", is_test=True, **BLATANT)
+    assert checker.submit_ham("203.0.113.9", is_test=True, **GENUINE)
+    assert checker.submit_spam("203.0.113.9", comment_author="Nobody")
+    assert db.scalar(select(Comment)) is None
+    response = wire(client, "submit-spam", api_key="wrong", blog=BLOG, user_ip="1.2.3.4",
+                    comment_content="spam")
+    assert response.text == "invalid"
+
+
+def test_the_web_process_never_imports_scikit_learn(app):
+    code = (
+        "import sys\n"
+        "from service import create_app\n"
+        f"app = create_app({{'DATABASE_URL': {app.config['DATABASE_URL']!r},"
+        f" 'REDIS_URL': {app.config['REDIS_URL']!r}}})\n"
+        "answer = app.test_client().post('/1.1/verify-key', data={'key': 'x', 'blog': 'y'})\n"
+        "assert answer.text == 'invalid', answer.text\n"
+        "assert 'sklearn' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=60)

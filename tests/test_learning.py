@@ -1,0 +1,159 @@
+"""The learning loop: retrain from labels, the promotion gate, registry, rollback, rescore,
+and the evaluate command's output."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from models.artifacts import ArtifactStore
+from models.data import SPAM, Example
+from service import learning
+from service.db import Comment, CommentEvent, CommentStatus, Label, ModelVersion
+from tests.conftest import ROOT
+from worker import jobs
+
+
+@pytest.fixture
+def store(model_dir: Path, tmp_path: Path) -> ArtifactStore:
+    """A private copy of the session's store, so tests may promote and roll back."""
+    shutil.copytree(model_dir, tmp_path / "store")
+    return ArtifactStore(tmp_path / "store")
+
+
+def _label(db, content: str, label: str, n: int) -> None:
+    for i in range(n):
+        db.add(Comment(post="p", author_name="A", content=f"{content} #{i}",
+                       status=CommentStatus.SPAM if label == "spam" else CommentStatus.PUBLISHED,
+                       label=Label(label)))
+    db.commit()
+
+
+def test_retrain_learns_site_labels_promotes_and_writes_a_report(db, store) -> None:
+    before = store.active_version()
+    _label(db, "Sunflower seeds wholesale offer, message Karl on signal", "spam", 8)
+    result = learning.retrain(db, store, actor="tester")
+    db.commit()
+    assert result.promoted and store.active_version() == result.version != before
+    assert result.report.is_file() and "data:image/png;base64" in result.report.read_text()
+    folder = store.root / result.version
+    evaluation = json.loads((folder / "metrics.json").read_text())
+    assert {"candidate", "active", "gate", "method"} <= set(evaluation)
+    for key in ("precision", "recall", "f1", "mcc", "roc_auc", "pr_auc", "ham_flagged",
+                "spam_published", "confusion", "auto_decided"):
+        assert key in evaluation["candidate"]
+    rows = {r.version: r for r in db.scalars(select(ModelVersion))}
+    assert rows[result.version].promoted_by == "tester" and rows[result.version].active
+    assert rows[before].state == "retired" and not rows[before].active
+
+
+def test_the_gate_refuses_a_worse_model_unless_forced(db, store, tmp_path) -> None:
+    # Extra data whose labels are coin flips makes a model that is worse on every measure.
+    import random
+
+    rng = random.Random(3)
+    noise = tmp_path / "noise.jsonl"
+    noise.write_text("\n".join(json.dumps({
+        "content": f"{rng.choice(['great', 'cheap', 'thanks', 'bonus', 'chips'])} "
+                   f"{rng.choice(['post', 'pills', 'article', 'casino', 'export'])} {i}",
+        "label": rng.choice(["ham", "spam"])}) for i in range(600)))
+    active = store.active_version()
+    refused = learning.retrain(db, store, data=[str(noise)])
+    db.commit()
+    assert not refused.promoted and store.active_version() == active
+    assert "worse" in refused.gate
+    row = db.scalar(select(ModelVersion).where(ModelVersion.version == refused.version))
+    assert row.state == "refused"
+    forced = learning.retrain(db, store, data=[str(noise)], force=True)
+    assert forced.promoted and store.active_version() == forced.version
+    assert "--force" in forced.gate
+
+
+def test_a_time_ordered_holdout_compares_both_models_on_the_same_comments(db, store) -> None:
+    from datetime import timedelta
+
+    from service.db.types import utcnow
+
+    start = utcnow() - timedelta(days=10)
+    for i in range(30):
+        db.add(Comment(post="p", author_name="A", label=Label.SPAM, status=CommentStatus.SPAM,
+                       decided_at=start + timedelta(hours=i),
+                       content=f"Sunflower seed wholesale, message Karl on signal, lot {i}"))
+        db.add(Comment(post="p", author_name="B", label=Label.HAM,
+                       status=CommentStatus.PUBLISHED, decided_at=start + timedelta(hours=i),
+                       content=f"Thanks for part {i} of the chip series, very clear."))
+    db.commit()
+    result = learning.retrain(db, store)
+    assert result.evaluation.startswith("time-ordered hold-out: the newest 15")
+    assert result.extra["active"]["n"] == result.metrics["n"] == 15
+
+
+def test_rollback_returns_to_the_previous_promoted_model(db, store) -> None:
+    first = store.active_version()
+    learning.sync_registry(db, store)
+    pipeline, metadata = store.load()
+    second = store.save(pipeline, {k: v for k, v in metadata.items()
+                                   if k not in ("version", "sha256", "created_at")})
+    learning.activate(db, store, second, "tester")
+    db.commit()
+    assert learning.rollback(db, store, "tester") == first
+    assert store.active_version() == first
+
+
+def test_rescore_moves_undecided_comments_but_never_a_moderators(app, db, post_comment) -> None:
+    spammy = "CHEAP VIAGRA online no prescription!!! order now http://pills-shop.xyz/buy"
+    held = post_comment(content=spammy, author_name="Pills").get_json()["id"]
+    decided = post_comment(content=spammy + " again", author_name="Pills").get_json()["id"]
+    for comment_id in (held, decided):
+        db.get(Comment, comment_id).status = CommentStatus.HELD
+    db.get(Comment, decided).label = Label.HAM  # a moderator's call
+    db.commit()
+    moved = jobs.rescore(jobs.get_scorer(), ("held",))
+    assert moved == {"spam": 1}
+    db.expire_all()
+    assert db.get(Comment, held).status == CommentStatus.SPAM
+    assert db.get(Comment, decided).status == CommentStatus.HELD
+    event = db.scalar(select(CommentEvent).where(CommentEvent.comment_id == held))
+    assert (event.actor, event.action, event.from_status) == ("model", "rescore", "held")
+
+
+def test_model_cli_lists_and_refuses_unknown_versions(app, store) -> None:
+    app.config["MODEL_DIR"] = str(store.root)
+    runner = app.test_cli_runner()
+    listing = runner.invoke(args=["model", "list"])
+    assert listing.exit_code == 0 and f"* {store.active_version()}" in listing.output
+    assert runner.invoke(args=["model", "promote", "no-such-version"]).exit_code != 0
+    shown = runner.invoke(args=["model", "show", store.active_version()])
+    assert json.loads(shown.output)["version"] == store.active_version()
+
+
+def test_evaluate_prints_every_field_on_the_last_line(model_dir: Path, tmp_path: Path) -> None:
+    data = tmp_path / "labelled.jsonl"
+    rows = [{"content": "Buy cheap pills now http://a.xyz http://b.xyz", "label": "spam"},
+            {"content": "I disagree with the part about HBM supply.", "label": "ham"},
+            {"content": "WIN a free iPhone, click http://win.top now!!!", "label": "spam"},
+            {"content": "Thanks, this explained the export rules well.", "label": "ham"}]
+    data.write_text("\n".join(json.dumps(r) for r in rows))
+    result = subprocess.run(
+        [sys.executable, "-m", "models.evaluate", "--data", str(data), "--model-dir",
+         str(model_dir)], cwd=ROOT, capture_output=True, text=True, timeout=120, check=True)
+    metrics = json.loads(result.stdout.strip().splitlines()[-1])
+    for key in ("n", "accuracy", "precision", "recall", "f1", "mcc", "roc_auc", "ham_flagged",
+                "spam_published", "auto_decided"):
+        assert key in metrics
+    assert metrics["n"] == 4
+
+
+def test_site_examples_are_the_labelled_comments(db) -> None:
+    _label(db, "spam text", "spam", 2)
+    db.add(Comment(post="p", author_name="A", content="unlabelled", status="published"))
+    db.commit()
+    examples = learning.site_examples(db)
+    assert [e.label for e in examples] == [SPAM, SPAM]
+    assert all(isinstance(e, Example) and e.group == "site" for e in examples)
