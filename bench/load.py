@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import random
 import sys
@@ -122,7 +123,7 @@ def _read_requests(path: Path) -> list[bytes]:
     for line in path.read_text(encoding="utf-8").splitlines():
         if not line:
             continue
-        method, target, body = (line.split("\t", 2) + [""])[:3]
+        method, target, body = [*line.split("\t", 2), ""][:3]
         data = body.encode()
         head = (f"{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: bench-load/1\r\n"
                 f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n"
@@ -150,10 +151,8 @@ async def _one(port: int, request: bytes) -> tuple[float, float, int, Any]:
         return sent, elapsed, 0, None
     ident = None
     if 200 <= status < 300 and body[:1] == b"{":
-        try:
+        with contextlib.suppress(ValueError):
             ident = json.loads(body).get("id")
-        except ValueError:
-            pass
     return sent, elapsed, status, ident
 
 

@@ -16,6 +16,8 @@ from models.artifacts import ArtifactStore
 from models.explain import score
 
 SINGLE_CALLS = 500
+# The whole run must fit in minutes: stop the single-comment loop early if scoring is slow.
+SINGLE_BUDGET_S = 12.0
 BATCH = 1000
 
 
@@ -28,24 +30,26 @@ def main(argv: list[str] | None = None) -> int:
          "author_email": c.author_email or "", "author_url": c.author_url or ""}
         for c in make_comments(max(SINGLE_CALLS, BATCH), seed=7)
     ]
-    for sample in samples[:20]:  # warm caches and lazy imports
+    for sample in samples[:5]:  # warm caches and lazy imports
         score(pipeline, [sample])
     single = []
+    deadline = time.perf_counter() + SINGLE_BUDGET_S
     for sample in samples[:SINGLE_CALLS]:
         t0 = time.perf_counter()
         score(pipeline, [sample])
         single.append(time.perf_counter() - t0)
-    batches = []
-    for _ in range(3):
-        t0 = time.perf_counter()
-        score(pipeline, samples[:BATCH])
-        batches.append(time.perf_counter() - t0)
+        if t0 > deadline:
+            break
+    t0 = time.perf_counter()
+    score(pipeline, samples[:BATCH])
+    batch = time.perf_counter() - t0
     single.sort()
     print(json.dumps({
         "model_version": metadata["version"],
         "single_ms": {"p50": statistics.median(single) * 1e3,
                       "p99": single[int(len(single) * 0.99) - 1] * 1e3},
-        "batch_1000_s": statistics.median(batches),
+        "single_calls": len(single),
+        "batch_1000_s": batch,
     }))
     return 0
 
