@@ -116,10 +116,49 @@ def moderators_set_password(name: str, password: str) -> None:
     click.echo(f"password set for {name!r}")
 
 
+commenter_cli = AppGroup("commenter", help="Readers' data requests (export, erase).")
+
+
+@commenter_cli.command("export")
+@click.argument("email")
+def commenter_export(email: str) -> None:
+    """Print, as JSON, everything stored about the commenter with EMAIL."""
+    import json
+
+    from service import privacy
+
+    with _session() as session:
+        click.echo(json.dumps(privacy.export(session, email), indent=2, ensure_ascii=False))
+
+
+@commenter_cli.command("erase")
+@click.argument("email")
+@click.confirmation_option(prompt="Delete every comment by this e-mail for good?")
+def commenter_erase(email: str) -> None:
+    """Delete every comment by EMAIL and its history (audited without the address)."""
+    from service import privacy
+
+    with _session() as session:
+        count = privacy.erase(session, email)
+    click.echo(f"erased {count} comments")
+
+
+@commenter_cli.command("anonymise-ips")
+@click.option("--days", type=int, default=None, help="retention (default: IP_RETENTION_DAYS)")
+def commenter_anonymise(days: int | None) -> None:
+    """Anonymise the IPs of comments older than the retention period (workers do it hourly)."""
+    from service import privacy
+
+    with _session() as session:
+        count = privacy.anonymise_old_ips(session, days or current_app.config["IP_RETENTION_DAYS"])
+    click.echo(f"anonymised {count} addresses")
+
+
 def init_app(app: Flask) -> None:
     """Register the command groups."""
     app.cli.add_command(db_cli)
     app.cli.add_command(moderators_cli)
+    app.cli.add_command(commenter_cli)
     from service.cli_models import model_cli
 
     app.cli.add_command(model_cli)

@@ -13,13 +13,14 @@ import logging
 import sys
 import threading
 import time
+from typing import Any
 
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker
 from sqlalchemy.exc import SQLAlchemyError
 
-from service import logs
+from service import logs, privacy
 from service.config import load_config
 from service.queue import connect
 from worker import jobs
@@ -29,16 +30,22 @@ log = logging.getLogger("worker")
 # How often the reconciler looks for lost comments, and the lock that lets one worker do it.
 RECONCILE_EVERY_SECONDS = 5
 RECONCILE_LOCK = "scoring:reconciler"
+ANONYMISE_EVERY_SECONDS = 3600
+ANONYMISE_LOCK = "privacy:anonymise-ips"
 
 
-def reconcile_forever(scorer: jobs.Scorer, redis: Redis, queue_name: str,
+def reconcile_forever(scorer: jobs.Scorer, redis: Redis, config: dict[str, Any],
                       stop: threading.Event) -> None:
-    """Every few seconds, one worker of all of them re-queues lost pending comments."""
-    queue = Queue(queue_name, connection=redis)
+    """Every few seconds, one worker of all of them re-queues lost pending comments; every
+    hour, one of them anonymises the IPs past their retention period."""
+    queue = Queue(config["QUEUE_NAME"], connection=redis)
     while not stop.wait(RECONCILE_EVERY_SECONDS):
         try:
             if redis.set(RECONCILE_LOCK, 1, nx=True, ex=RECONCILE_EVERY_SECONDS - 1):
                 jobs.reconcile(scorer, queue)
+            if redis.set(ANONYMISE_LOCK, 1, nx=True, ex=ANONYMISE_EVERY_SECONDS):
+                with scorer.sessions() as session:
+                    privacy.anonymise_old_ips(session, config["IP_RETENTION_DAYS"])
         except (RedisError, SQLAlchemyError) as error:
             log.warning("reconciler skipped a round: %s", error.__class__.__name__)
 
@@ -58,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     if not args.burst:
         threading.Thread(target=reconcile_forever, name="reconciler", daemon=True,
-                         args=(scorer, redis, config["QUEUE_NAME"], stop)).start()
+                         args=(scorer, redis, config, stop)).start()
     try:
         while True:
             worker = SimpleWorker([config["QUEUE_NAME"]], connection=redis, name=args.name)
