@@ -10,6 +10,7 @@ import json
 import platform
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import joblib
@@ -47,6 +48,17 @@ def fit(examples: Sequence[Example], **params: Any) -> Pipeline:
     return pipeline
 
 
+@dataclass
+class Trained:
+    """A fitted pipeline, its metadata, and the out-of-fold scores of its (deduplicated)
+    training examples: each example scored by a model that never saw it."""
+
+    pipeline: Pipeline
+    metadata: dict[str, Any]
+    examples: list[Example]
+    oof_scores: list[float]
+
+
 def train(
     examples: Sequence[Example],
     *,
@@ -56,6 +68,21 @@ def train(
     **params: Any,
 ) -> tuple[Pipeline, dict[str, Any]]:
     """Deduplicate, cross-validate, choose thresholds, fit on all; return pipeline and metadata."""
+    trained = train_with_scores(examples, max_ham_as_spam=max_ham_as_spam,
+                                max_spam_published=max_spam_published, sources=sources,
+                                **params)
+    return trained.pipeline, trained.metadata
+
+
+def train_with_scores(
+    examples: Sequence[Example],
+    *,
+    max_ham_as_spam: float = MAX_HAM_AS_SPAM,
+    max_spam_published: float = MAX_SPAM_PUBLISHED,
+    sources: Sequence[str] = (),
+    **params: Any,
+) -> Trained:
+    """`train`, also returning the deduplicated examples and their out-of-fold scores."""
     examples = deduplicate(examples)
     labels = [e.label for e in examples]
     if len(set(labels)) != 2 or min(labels.count(0), labels.count(1)) < CV_FOLDS:
@@ -92,7 +119,7 @@ def train(
             "joblib": joblib.__version__,
         },
     }
-    return pipeline, metadata
+    return Trained(pipeline, metadata, list(examples), scores.tolist())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -7,7 +7,20 @@ from typing import Any
 
 from flask import Flask
 
-from service import auth, cli, database, limits, logs, problems, queue, security, web, widget
+from service import (
+    apidocs,
+    auth,
+    cli,
+    database,
+    limits,
+    logs,
+    metrics,
+    problems,
+    queue,
+    security,
+    web,
+    widget,
+)
 from service.config import load_config
 
 
@@ -31,6 +44,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     from service.api import init_app as init_api
 
     init_api(app)
+    apidocs.init_app(app)
+    metrics.init_app(app)
     web.init_app(app)
     widget.init_app(app)
     cli.init_app(app)

@@ -65,10 +65,28 @@ def load_config(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         # set up ProxyFix (PROXY_COUNT) so that remote_addr is the reader's address.
         "TRUSTED_IPS": _list(env.get("TRUSTED_IPS", "" if production else "127.0.0.1,::1")),
         "PROXY_COUNT": int(env.get("PROXY_COUNT", 0)),
+        # Days after which commenters' IPs are cut to their /24 (IPv6: /48) network.
+        "IP_RETENTION_DAYS": int(env.get("IP_RETENTION_DAYS", 30)),
         "JSON_LOGS": _bool(env.get("JSON_LOGS", "0")),
         "LOG_LEVEL": env.get("LOG_LEVEL", "INFO"),
         # Blog origins (comma-separated) allowed to call the widget's API routes from a browser.
         "CORS_ORIGINS": [o.strip() for o in env.get("CORS_ORIGINS", "").split(",") if o.strip()],
+        # If set, GET /metrics needs "Authorization: Bearer <this>" (empty: open, for scrapers).
+        "METRICS_TOKEN": env.get("METRICS_TOKEN", ""),
+        # RQ queue of webhook deliveries (empty: the scoring queue, which workers already run).
+        "WEBHOOK_QUEUE_NAME": env.get("WEBHOOK_QUEUE_NAME", ""),
+        # Held comments at which moderators are alerted (at most once per ALERT_EVERY_SECONDS).
+        "HELD_ALERT_THRESHOLD": int(env.get("HELD_ALERT_THRESHOLD", 10)),
+        "ALERT_EVERY_SECONDS": int(env.get("ALERT_EVERY_SECONDS", 3600)),
+        # Alert e-mail (sent only when SMTP_HOST and ALERT_EMAIL_TO are set; comma-separated).
+        "SMTP_HOST": env.get("SMTP_HOST", ""),
+        "SMTP_PORT": int(env.get("SMTP_PORT", 587)),
+        "SMTP_USER": env.get("SMTP_USER", ""),
+        "SMTP_PASSWORD": env.get("SMTP_PASSWORD", ""),
+        # STARTTLS before logging in (off only for a local relay on port 25).
+        "SMTP_STARTTLS": _bool(env.get("SMTP_STARTTLS", "1")),
+        "SMTP_FROM": env.get("SMTP_FROM", "comments@localhost"),
+        "ALERT_EMAIL_TO": _list(env.get("ALERT_EMAIL_TO", "")),
     }
     if overrides:
         config.update(overrides)

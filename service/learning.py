@@ -8,6 +8,7 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,20 +30,29 @@ HOLDOUT_SHARE = 0.25
 HOLDOUT_MIN_PER_CLASS = 5
 # The candidate may be this much below the active model's MCC (noise) and still pass.
 MCC_TOLERANCE = 0.01
+# Artifacts without a creation time are older than any label.
+EPOCH = "1970-01-01T00:00:00+00:00"
 
 
-def site_examples(session: Session) -> list[Example]:
-    """Every comment a moderator (or a site, via submit-spam/ham) labelled, oldest first."""
+def site_examples_with_times(session: Session) -> tuple[list[Example], list[Any]]:
+    """Every comment a moderator (or a site, via submit-spam/ham) labelled, oldest decision
+    first, and the time of each decision."""
     rows = session.scalars(
         select(Comment).where(Comment.label.is_not(None))
         .order_by(Comment.decided_at, Comment.id)
-    )
-    return [
+    ).all()
+    examples = [
         Example(content=c.content, label=SPAM if c.label == "spam" else HAM,
                 author_name=c.author_name or "", author_email=c.author_email or "",
                 author_url=c.author_url or "", group="site")
         for c in rows
     ]
+    return examples, [c.decided_at for c in rows]
+
+
+def site_examples(session: Session) -> list[Example]:
+    """Every labelled comment, oldest decision first."""
+    return site_examples_with_times(session)[0]
 
 
 def register(session: Session, store: ArtifactStore, version: str, *, state: str,
@@ -133,6 +143,14 @@ def _split_holdout(site: list[Example]) -> tuple[list[Example], list[Example]]:
     return older, newest
 
 
+def _key(example: Example) -> str:
+    return " ".join(example.content.lower().split()) + "\x00" + example.author_url.lower()
+
+
+def _enough(labels: Sequence[int]) -> bool:
+    return min(labels.count(HAM), labels.count(SPAM)) >= HOLDOUT_MIN_PER_CLASS
+
+
 def _scores(pipeline: Any, examples: Sequence[Example]) -> list[float]:
     from models.explain import score
 
@@ -148,64 +166,96 @@ def retrain(
     force: bool = False,
     max_ham_as_spam: float = MAX_HAM_AS_SPAM,
     max_spam_published: float = MAX_SPAM_PUBLISHED,
+    params: dict[str, Any] | None = None,
 ) -> RetrainResult:
-    """Train on starter corpus + site labels + ``data``; evaluate against the active model on
-    the same data; promote if the gate passes (or ``force``). The caller commits."""
+    """Train on starter corpus + site labels + ``data``; compare with the active model on data
+    neither was trained on; promote if the gate passes (or ``force``). The caller commits.
+
+    The comparison set, in order of preference:
+    1. a time-ordered hold-out: the newest site labels (the candidate is trained without
+       them), when there are enough of both classes;
+    2. labelled data the active model never saw (site labels newer than it, files it was not
+       trained on), the candidate scored out-of-fold;
+    3. nothing to compare on: not promoted without ``force``.
+    Stratified cross-validation metrics of the candidate are reported in every case."""
     from models.evaluation import all_metrics
     from models.report import write_report
-    from models.train import cross_validated_scores, train
+    from models.train import train, train_with_scores
 
-    site = site_examples(session)
-    base = starter_corpus() + load_paths(data)
-    older, holdout = _split_holdout(site)
+    params = params or {}
+    site, decided = site_examples_with_times(session)
+    extra = load_paths(data)
     sync_registry(session, store)
     active = store.active_version()
     active_model = store.load(active) if active else None
+    trained = train_with_scores(starter_corpus() + extra + site,
+                                sources=["starter-corpus", "site-labels", *data],
+                                max_ham_as_spam=max_ham_as_spam,
+                                max_spam_published=max_spam_published, **params)
+    metadata, thresholds = trained.metadata, Thresholds(**trained.metadata["thresholds"])
+    cv_labels = [e.label for e in trained.examples]
+    cv_metrics = metadata["cv_metrics"]
+    sections = [{"name": "candidate, cross-validated", "metrics": cv_metrics,
+                 "labels": cv_labels, "scores": trained.oof_scores,
+                 "low": thresholds.low, "high": thresholds.high}]
 
+    older, holdout = _split_holdout(site)
+    candidate_scores: list[float] = []
+    eval_set: list[Example] = []
+    candidate_thresholds = thresholds
     if holdout:
-        evaluation = f"time-ordered hold-out: the newest {len(holdout)} site labels"
         eval_set = deduplicate(holdout)
-        held_keys = {" ".join(e.content.lower().split()) for e in eval_set}
-        training = [e for e in deduplicate(base + older)
-                    if " ".join(e.content.lower().split()) not in held_keys]
-        candidate, candidate_meta = train(training, max_ham_as_spam=max_ham_as_spam,
-                                          max_spam_published=max_spam_published)
+        held = {_key(e) for e in eval_set}
+        candidate, candidate_meta = train(
+            [e for e in deduplicate(starter_corpus() + extra + older) if _key(e) not in held],
+            max_ham_as_spam=max_ham_as_spam, max_spam_published=max_spam_published, **params)
         candidate_scores = _scores(candidate, eval_set)
+        candidate_thresholds = Thresholds(**candidate_meta["thresholds"])
+        evaluation = f"time-ordered hold-out: the newest {len(eval_set)} site labels"
+    elif active_model is not None:
+        active_meta = active_model[1]
+        since = datetime.fromisoformat(active_meta.get("created_at") or EPOCH)
+        seen_sources = set(active_meta.get("data", {}).get("sources", []))
+        unseen = {_key(e) for e, when in zip(site, decided, strict=True)
+                  if when is None or when > since}
+        for path in data:
+            if path not in seen_sources:
+                unseen |= {_key(e) for e in load_paths([path])}
+        index = [i for i, e in enumerate(trained.examples) if _key(e) in unseen]
+        if _enough([trained.examples[i].label for i in index]):
+            eval_set = [trained.examples[i] for i in index]
+            candidate_scores = [trained.oof_scores[i] for i in index]
+            evaluation = (f"{len(eval_set)} labelled comments the active model never saw, "
+                          "the candidate scored out-of-fold")
+        else:
+            evaluation = ("too few labelled comments the active model never saw "
+                          f"({len(index)}; {HOLDOUT_MIN_PER_CLASS} of each class needed)")
     else:
-        evaluation = "5-fold cross-validation on all training data (too few site labels " \
-            f"for a hold-out: {len(site)} < {HOLDOUT_MIN_LABELS} or one class too rare)"
-        eval_set = deduplicate(base + site)
-        candidate_scores = list(cross_validated_scores(eval_set))
-        candidate_meta = None
-    labels = [e.label for e in eval_set]
+        evaluation = "no active model to compare with"
 
-    # The promoted artifact is refit on everything, holdout included.
-    pipeline, metadata = train(base + site, sources=["starter-corpus", "site-labels", *data],
-                               max_ham_as_spam=max_ham_as_spam,
-                               max_spam_published=max_spam_published)
-    candidate_thresholds = Thresholds(**(candidate_meta or metadata)["thresholds"])
-    candidate_metrics = all_metrics(labels, candidate_scores, candidate_thresholds)
-    sections = [{"name": "candidate", "metrics": candidate_metrics, "labels": labels,
-                 "scores": candidate_scores, "low": candidate_thresholds.low,
-                 "high": candidate_thresholds.high}]
+    labels = [e.label for e in eval_set]
+    candidate_metrics: dict[str, Any] | None = None
     active_metrics: dict[str, Any] | None = None
-    if active_model is not None:
-        active_pipeline, active_meta = active_model
-        active_thresholds = Thresholds(**active_meta["thresholds"])
-        if holdout:
+    if eval_set:
+        candidate_metrics = all_metrics(labels, candidate_scores, candidate_thresholds)
+        sections.append({"name": "candidate on the comparison set",
+                         "metrics": candidate_metrics, "labels": labels,
+                         "scores": candidate_scores, "low": candidate_thresholds.low,
+                         "high": candidate_thresholds.high})
+        if active_model is not None:
+            active_pipeline, active_meta = active_model
+            active_thresholds = Thresholds(**active_meta["thresholds"])
             active_scores = _scores(active_pipeline, eval_set)
             active_metrics = all_metrics(labels, active_scores, active_thresholds)
-            sections.append({"name": f"active {active}", "metrics": active_metrics,
-                             "labels": labels, "scores": active_scores,
-                             "low": active_thresholds.low, "high": active_thresholds.high})
-        else:
-            # Scoring the active model on data it was trained on would flatter it: compare
-            # the cross-validated estimates each model recorded instead.
-            active_metrics = dict(active_meta.get("cv_metrics") or {}) or None
-            evaluation += "; the active model's own cross-validated metrics for comparison"
+            sections.append({"name": f"active {active} on the comparison set",
+                             "metrics": active_metrics, "labels": labels,
+                             "scores": active_scores, "low": active_thresholds.low,
+                             "high": active_thresholds.high})
 
-    if active_metrics is None:
+    if active_model is None:
         passed, gate = True, "no active model: the first one is promoted"
+    elif candidate_metrics is None or active_metrics is None:
+        passed, gate = False, f"nothing to compare on: {evaluation}"
     else:
         mcc_ok = candidate_metrics["mcc"] >= active_metrics["mcc"] - MCC_TOLERANCE
         ham_ok = (candidate_metrics["ham_flagged"] or 0) <= (active_metrics["ham_flagged"] or 0)
@@ -217,16 +267,17 @@ def retrain(
     promoted = passed or force
     if force and not passed:
         gate += "; promoted anyway (--force)"
-    metadata["evaluation"] = {"method": evaluation, "candidate": candidate_metrics,
-                              "active": active_metrics, "active_version": active, "gate": gate,
+    metadata["evaluation"] = {"method": evaluation, "cv": cv_metrics,
+                              "candidate": candidate_metrics, "active": active_metrics,
+                              "active_version": active, "gate": gate,
                               "site_labels": len(site)}
-    version = store.save(pipeline, metadata)
+    version = store.save(trained.pipeline, metadata)
     folder = store.root / version
     (folder / "metrics.json").write_text(json.dumps(metadata["evaluation"], indent=2),
                                          encoding="utf-8")
     report = folder / "report.html"
     write_report(report, f"Model {version}", sections,
-                 notes=[f"Evaluation: {evaluation}.", f"Gate: {gate}.",
+                 notes=[f"Comparison: {evaluation}.", f"Gate: {gate}.",
                         f"Training data: {metadata['data']['n']} comments "
                         f"({len(site)} labelled on this site)."])
     register(session, store, version, state="candidate", gate=gate)
@@ -235,5 +286,5 @@ def retrain(
     else:
         register(session, store, version, state="refused", gate=gate)
     session.flush()
-    return RetrainResult(version, promoted, gate, candidate_metrics, report, evaluation,
-                         {"active": active_metrics})
+    return RetrainResult(version, promoted, gate, candidate_metrics or cv_metrics, report,
+                         evaluation, {"active": active_metrics, "cv": cv_metrics})

@@ -9,7 +9,7 @@ import ipaddress
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from service.db import AdminEvent, Comment, CommentEvent
@@ -80,7 +80,8 @@ def erase(session: Session, email: str) -> int:
     if ids:
         session.execute(delete(CommentEvent).where(CommentEvent.comment_id.in_(ids)))
         session.execute(
-            Comment.__table__.update().where(Comment.parent_id.in_(ids)).values(parent_id=None)
+            update(Comment).where(Comment.parent_id.in_(ids)).values(parent_id=None)
+            .execution_options(synchronize_session=False)
         )
         session.execute(delete(Comment).where(Comment.id.in_(ids)))
     session.add(AdminEvent(actor="cli", action="commenter.erase",

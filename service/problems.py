@@ -12,6 +12,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
+from service import metrics, queue
 from service.errors import ServiceError
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,8 @@ def problem(
         "title": title or HTTPStatus(status).phrase,
         "status": status,
     }
+    if status == 429:  # every refusal is built here: rate limits and flood control
+        metrics.count_refusal(queue.redis())
     if detail:
         body["detail"] = detail
     if errors:

@@ -315,3 +315,33 @@ class PostSettingsSchema(Schema):
     post = fields.String(dump_only=True)
     closed = fields.Boolean(load_default=False)
     premoderated = fields.Boolean(load_default=False)
+
+
+class StatsArgs(Schema):
+    """The window of the accuracy report."""
+
+    class Meta:
+        unknown = RAISE
+
+    days = fields.Integer(load_default=30, validate=validate.Range(min=1, max=365))
+
+
+class DayStats(Schema):
+    """One day and model version: what the model decided and how often moderators overturned it."""
+
+    date = fields.String(required=True)
+    model_version = fields.String(allow_none=True, required=True)
+    published = fields.Integer(required=True)
+    held = fields.Integer(required=True)
+    spam = fields.Integer(required=True)
+    false_positives = fields.Integer(required=True, metadata={
+        "description": "Filed as spam by the model or rules, approved by a moderator."})
+    missed_spam = fields.Integer(required=True, metadata={
+        "description": "Published automatically, marked spam by a moderator."})
+    held_resolved = fields.Integer(required=True)
+
+
+class StatsOut(Schema):
+    """Accuracy over time, per day and model version, newest first."""
+
+    days = fields.List(fields.Nested(DayStats), required=True)

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -121,19 +122,26 @@ def _database_urls() -> list[Any]:
 
 
 @pytest.fixture(scope="session", params=_database_urls())
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A migrated, empty database: SQLite in a temp folder, or TEST_DATABASE_URL's, rebuilt."""
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+                 ) -> Iterator[str]:
+    """A migrated, empty database: SQLite in a temp folder, or a private schema in
+    TEST_DATABASE_URL's database (so concurrent test runs never meet), dropped afterwards."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
-    else:
-        url = request.param
-        engine = make_engine(url)
-        with engine.begin() as connection:
-            connection.execute(text("DROP SCHEMA public CASCADE"))
-            connection.execute(text("CREATE SCHEMA public"))
-        engine.dispose()
+        upgrade(url)
+        yield url
+        return
+    schema = f"test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin = make_engine(request.param)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in request.param else "?"
+    url = f"{request.param}{separator}options=-csearch_path%3D{schema}"
     upgrade(url)
-    return url
+    yield url
+    with admin.begin() as connection:
+        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
 
 
 def _empty_tables(url: str) -> None:
@@ -142,6 +150,18 @@ def _empty_tables(url: str) -> None:
         for table in reversed(Base.metadata.sorted_tables):
             connection.execute(table.delete())
     engine.dispose()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow end-to-end tests (real processes, browsers, fuzzing, retraining) run on SQLite
+    only: they exercise processes and pages, not SQL; every test of the data layer, the API
+    and the worker runs on both databases."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec and callspec.params.get("database_url") not in (None, "sqlite") and (
+            item.get_closest_marker("slow") or item.get_closest_marker("browser")
+        ):
+            item.add_marker(pytest.mark.skip(reason="slow test: SQLite run only"))
 
 
 @pytest.fixture

@@ -46,18 +46,24 @@ def scoring_worker(database_url: str, redis_url: str, model_dir: Path) -> Iterat
     the app fixture's Redis flush (it only blocks on the queue's list) and table emptying."""
     env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
            "MODEL_DIR": str(model_dir), "QUEUE_NAME": QUEUE, "LOG_LEVEL": "WARNING"}
-    process = subprocess.Popen([sys.executable, "-m", "worker"], env=env, cwd=ROOT)
+    name = f"akismet-test-{os.getpid()}"
+    process = subprocess.Popen([sys.executable, "-m", "worker", "--name", name], env=env,
+                               cwd=ROOT)
     redis = Redis.from_url(redis_url)
     try:
         deadline = time.monotonic() + 60
-        while not any(b"rq:worker:" in key for key in redis.scan_iter("rq:worker:*")):
+        while not redis.exists(f"rq:worker:{name}"):
             assert process.poll() is None, "the worker exited"
             assert time.monotonic() < deadline, "the worker did not start"
             time.sleep(0.05)
         yield
     finally:
         process.terminate()
-        process.wait(timeout=20)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def add_site(app: Flask, url: str = BLOG) -> str:
@@ -140,11 +146,11 @@ def test_verify_key_on_the_wire(client, key, fields, help_names):
 
 
 def test_comment_check_spam_and_ham_through_the_client_library(
-        scoring_worker, client, db, checker):
+        scoring_worker, client, db, key, checker):
     assert checker.comment_check("203.0.113.7", comment_type="comment",
                                  **GENUINE) == akismet.CheckResponse.HAM
-    response = wire(client, "comment-check", api_key=checker._config.key, blog=BLOG,
-                    user_ip="203.0.113.7", **BLATANT)
+    response = wire(client, "comment-check", api_key=key, blog=BLOG, user_ip="203.0.113.7",
+                    **BLATANT)
     assert response.text == "true", response.headers
     assert response.headers["X-Moderation-Status"] == "spam"
     assert float(response.headers["X-Spam-Score"]) > 0.5
@@ -224,7 +230,8 @@ def test_an_oversized_body_is_413_text(client):
 # submit-spam and submit-ham
 
 
-def test_submissions_become_labelled_comments_that_are_never_shown(client, db, checker):
+def test_submissions_become_labelled_comments_that_are_never_shown(client, db, checker,
+                                                                   make_moderator):
     permalink = "https://blog.example.org/2026/china-closing-ai-gap/"
     assert checker.submit_spam("203.0.113.9", permalink=permalink, user_agent="Bot/1",
                                referrer="https://spam.example/", **BLATANT) is True
@@ -246,6 +253,9 @@ def test_submissions_become_labelled_comments_that_are_never_shown(client, db, c
     assert listing["total"] == 0
     for comment in rows:
         assert client.get(f"/api/v1/comments/{comment.id}").get_json()["status"] != "published"
+    held = client.get("/api/v1/moderation/queue",
+                      headers={"Authorization": f"Bearer {make_moderator()}"}).get_json()
+    assert held["comments"] == [] and held["counts"]["held"] == 0
 
 
 def test_a_blog_changing_its_mind_relabels_instead_of_duplicating(db, checker):

@@ -19,6 +19,8 @@ from service.db import Comment, CommentEvent, CommentStatus, Label, ModelVersion
 from tests.conftest import ROOT
 from worker import jobs
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def store(model_dir: Path, tmp_path: Path) -> ArtifactStore:
@@ -38,13 +40,15 @@ def _label(db, content: str, label: str, n: int) -> None:
 def test_retrain_learns_site_labels_promotes_and_writes_a_report(db, store) -> None:
     before = store.active_version()
     _label(db, "Sunflower seeds wholesale offer, message Karl on signal", "spam", 8)
+    _label(db, "Loved the bit about HBM stacks, thanks for the clear write-up", "ham", 8)
     result = learning.retrain(db, store, actor="tester")
     db.commit()
     assert result.promoted and store.active_version() == result.version != before
     assert result.report.is_file() and "data:image/png;base64" in result.report.read_text()
     folder = store.root / result.version
     evaluation = json.loads((folder / "metrics.json").read_text())
-    assert {"candidate", "active", "gate", "method"} <= set(evaluation)
+    assert {"candidate", "active", "gate", "method", "cv"} <= set(evaluation)
+    assert evaluation["method"].startswith("16 labelled comments the active model never saw")
     for key in ("precision", "recall", "f1", "mcc", "roc_auc", "pr_auc", "ham_flagged",
                 "spam_published", "confusion", "auto_decided"):
         assert key in evaluation["candidate"]
@@ -53,26 +57,28 @@ def test_retrain_learns_site_labels_promotes_and_writes_a_report(db, store) -> N
     assert rows[before].state == "retired" and not rows[before].active
 
 
-def test_the_gate_refuses_a_worse_model_unless_forced(db, store, tmp_path) -> None:
-    # Extra data whose labels are coin flips makes a model that is worse on every measure.
-    import random
-
-    rng = random.Random(3)
-    noise = tmp_path / "noise.jsonl"
-    noise.write_text("\n".join(json.dumps({
-        "content": f"{rng.choice(['great', 'cheap', 'thanks', 'bonus', 'chips'])} "
-                   f"{rng.choice(['post', 'pills', 'article', 'casino', 'export'])} {i}",
-        "label": rng.choice(["ham", "spam"])}) for i in range(600)))
+def test_the_gate_refuses_a_worse_model_unless_forced(db, store) -> None:
+    _label(db, "Sunflower seeds wholesale offer, message Karl on signal", "spam", 8)
+    _label(db, "Loved the bit about HBM stacks, thanks for the clear write-up", "ham", 8)
     active = store.active_version()
-    refused = learning.retrain(db, store, data=[str(noise)])
+    # Almost no regularisation budget: a model that barely learns anything.
+    worse = {"clf__C": 1e-6}
+    refused = learning.retrain(db, store, params=worse)
     db.commit()
     assert not refused.promoted and store.active_version() == active
     assert "worse" in refused.gate
     row = db.scalar(select(ModelVersion).where(ModelVersion.version == refused.version))
     assert row.state == "refused"
-    forced = learning.retrain(db, store, data=[str(noise)], force=True)
+    forced = learning.retrain(db, store, params=worse, force=True)
     assert forced.promoted and store.active_version() == forced.version
     assert "--force" in forced.gate
+
+
+def test_nothing_new_to_compare_on_is_not_promoted(db, store) -> None:
+    active = store.active_version()
+    result = learning.retrain(db, store)
+    assert not result.promoted and store.active_version() == active
+    assert result.gate.startswith("nothing to compare on: too few labelled comments")
 
 
 def test_a_time_ordered_holdout_compares_both_models_on_the_same_comments(db, store) -> None:
@@ -92,6 +98,7 @@ def test_a_time_ordered_holdout_compares_both_models_on_the_same_comments(db, st
     result = learning.retrain(db, store)
     assert result.evaluation.startswith("time-ordered hold-out: the newest 15")
     assert result.extra["active"]["n"] == result.metrics["n"] == 15
+    assert result.promoted  # the new kind of spam is learnt; the starter model misses it
 
 
 def test_rollback_returns_to_the_previous_promoted_model(db, store) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -174,3 +175,76 @@ def test_fast_scoring_matches_the_pipeline(model_dir: Path) -> None:
     fast = [v.spam_score for v in score(pipeline, samples, top=0)]
     slow = pipeline.predict_proba(samples)[:, 1]
     assert fast == pytest.approx(list(slow), abs=1e-12)
+
+
+def _reference_explanations(pipeline: Any, samples: list[dict[str, str]],
+                            top: int) -> list[list[tuple[str, float]]]:
+    """The explanations computed the plain way: sklearn's own transform, feature names from
+    ``get_feature_names_out``, character n-grams credited by scanning the words."""
+    from collections import defaultdict
+
+    from models.explain import _WORD
+    from models.features import AUTHOR_MARKER, CUE_NAMES, cue_values, describe_cue
+
+    union, coef = pipeline.named_steps["features"], pipeline.named_steps["clf"].coef_[0]
+    matrix = union.transform(samples).tocsr()
+    spans, start = [], 0
+    for name, branch in union.transformer_list:
+        names = (list(CUE_NAMES) if name == "cues"
+                 else list(branch.named_steps["tfidf"].get_feature_names_out()))
+        spans.append((name, start, names))
+        start += len(names)
+    out = []
+    for row, sample in enumerate(samples):
+        words = {w.lower() for w in _WORD.findall(sample.get("content", ""))}
+        totals: dict[str, float] = defaultdict(float)
+        lo, hi = matrix.indptr[row], matrix.indptr[row + 1]
+        for column, value in zip(matrix.indices[lo:hi], matrix.data[lo:hi], strict=True):
+            weight = float(coef[column] * value)
+            if weight == 0.0:
+                continue
+            branch, first, names = next(s for s in reversed(spans) if s[1] <= column)
+            local = int(column) - first
+            feature = str(names[local])
+            if branch == "words":
+                totals[f"'{feature}'"] += weight
+            elif branch == "chars":
+                piece = feature.strip()
+                owners = [w for w in words if piece in w] or [piece]
+                for owner in owners:
+                    totals[f"'{owner}'"] += weight / len(owners)
+            elif branch == "author":
+                if feature != AUTHOR_MARKER:
+                    totals[f"author '{feature}'"] += weight
+            else:
+                totals[describe_cue(CUE_NAMES[local], cue_values(sample)[local])] += weight
+        ranked = sorted(totals.items(), key=lambda item: abs(item[1]), reverse=True)
+        out.append(ranked[:top])
+    return out
+
+
+def test_fast_transform_and_explanations_are_identical_to_sklearn(model_dir: Path) -> None:
+    import numpy as np
+
+    from models.explain import transform
+
+    pipeline, _ = ArtifactStore(model_dir).load()
+    union = pipeline.named_steps["features"]
+    samples = [dict(e.features()) for e in starter_corpus()[:300]] + [
+        {"content": ""}, {"content": "x"}, {},
+        {"content": "İSTANBUL straße ﬁne!!! $50/day http://cheap.example/x call +1 555 0100 99",
+         "author_url": "https://spam-shop.example/", "author_email": "a@b.example"},
+        {"content": "don't   stop -- really?! " * 40},
+    ]
+    for batch in [samples, *([s] for s in samples[:60] + samples[-5:])]:
+        ours, theirs = transform(union, batch), union.transform(batch).tocsr()
+        assert ours.shape == theirs.shape
+        assert np.array_equal(ours.indptr, theirs.indptr)
+        assert np.array_equal(ours.indices, theirs.indices)
+        assert ours.data.tobytes() == theirs.data.tobytes()  # bit for bit, not approximately
+    verdicts = score(pipeline, samples, top=8)
+    assert [v.spam_score for v in verdicts] == list(pipeline.predict_proba(samples)[:, 1])
+    explained = [[(c.feature, c.weight) for c in v.contributions] for v in verdicts]
+    assert explained == _reference_explanations(pipeline, samples, top=8)
+    singles = [score(pipeline, [s], top=8)[0] for s in samples[-5:]]
+    assert [[(c.feature, c.weight) for c in v.contributions] for v in singles] == explained[-5:]

@@ -255,3 +255,23 @@ def test_openapi_documents_bearer_auth(client) -> None:
     spec = client.get("/api/v1/openapi.json").get_json()
     assert spec["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
     assert "/api/v1/moderation/comments/{comment_id}/decision" in spec["paths"]
+
+
+def test_stats_count_automatic_decisions_and_overturns(client, db, make_moderator,
+                                                       post_comment, run_worker) -> None:
+    token = make_moderator()
+    spam = post_comment(content="CHEAP VIAGRA!!! order now http://pills.xyz/a "
+                                "http://pills.xyz/b no prescription").get_json()["id"]
+    ham = post_comment(content="I think the seven-month lag estimate is optimistic.").get_json()
+    run_worker()
+    assert db.get(Comment, spam).status == CommentStatus.SPAM
+    client.post(f"/api/v1/moderation/comments/{spam}/decision", headers=bearer(token),
+                json={"action": "not_spam"})
+    client.post(f"/api/v1/moderation/comments/{ham['id']}/decision", headers=bearer(token),
+                json={"action": "spam"})
+    days = client.get("/api/v1/moderation/stats?days=7", headers=bearer(token)).get_json()["days"]
+    assert len(days) == 1
+    day = days[0]
+    assert (day["spam"], day["published"], day["false_positives"], day["missed_spam"]) == (
+        1, 1, 1, 1)
+    assert day["model_version"]

@@ -32,12 +32,13 @@ def init_app(app: Flask) -> None:
         "bearerAuth", {"type": "http", "scheme": "bearer",
                        "description": "A moderator's API token (flask moderators add)."}
     )
-    from service.api import akismet, comments, health, moderation, posts, rules
+    from service.api import akismet, comments, health, moderation, posts, rules, webhooks
 
     api.register_blueprint(comments.blp)
     api.register_blueprint(posts.blp)
     api.register_blueprint(moderation.blp)
     api.register_blueprint(rules.blp)
+    api.register_blueprint(webhooks.blp)
     app.register_blueprint(health.bp)
     app.register_blueprint(akismet.bp)
     app.extensions["api"] = api

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from flask.views import MethodView
@@ -11,7 +12,9 @@ from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from service import auth, database, moderation
+from service.api.webhooks import notify_decided
 from service.db import Comment, CommentEvent, CommentStatus
+from service.db.types import utcnow
 from service.errors import InvalidFieldError, NotFoundError, ServiceError
 from service.schemas import (
     BulkDecisionIn,
@@ -20,6 +23,8 @@ from service.schemas import (
     ModerationDetail,
     QueueArgs,
     QueuePage,
+    StatsArgs,
+    StatsOut,
 )
 
 blp = Blueprint(
@@ -159,6 +164,7 @@ class Decision(MethodView):
             decision["note"], decision["expected_status"],
         )
         session.commit()
+        notify_decided([comment_id])
         return comment_detail(session, comment_id)
 
 
@@ -185,4 +191,56 @@ class BulkDecisions(MethodView):
                 session.rollback()
                 results.append({"id": comment_id, "ok": False, "error": error.detail,
                                 "status": None})
+        notify_decided(r["id"] for r in results if r["ok"])
         return {"results": results}
+
+
+AUTOMATIC_ACTORS = ("model", "rule", "fallback")
+
+
+@blp.route("/stats")
+class Stats(MethodView):
+    """How the model is doing, as moderators see it."""
+
+    @blp.doc(security=SECURITY)
+    @blp.arguments(StatsArgs, location="query", as_kwargs=True, unknown=RAISE)
+    @blp.response(200, StatsOut)
+    def get(self, days: int) -> dict[str, Any]:
+        """Per day and model version: comments published, held and filed as spam
+        automatically, and moderators' overturns (false positives, missed spam)."""
+        session = database.session()
+        since = utcnow() - timedelta(days=days)
+        rows: dict[tuple[str, str | None], dict[str, Any]] = {}
+
+        def bucket(when: Any, version: str | None) -> dict[str, Any]:
+            key = (when.date().isoformat(), version)
+            return rows.setdefault(key, {"date": key[0], "model_version": version,
+                                         "published": 0, "held": 0, "spam": 0,
+                                         "false_positives": 0, "missed_spam": 0,
+                                         "held_resolved": 0})
+
+        automatic = session.execute(
+            select(CommentEvent.created_at, CommentEvent.to_status, Comment.model_version)
+            .join(Comment, Comment.id == CommentEvent.comment_id)
+            .where(CommentEvent.actor.in_(AUTOMATIC_ACTORS), CommentEvent.created_at >= since)
+        ).all()
+        for when, to_status, version in automatic:
+            if to_status in ("published", "held", "spam"):
+                bucket(when, version)[to_status] += 1
+        human = session.execute(
+            select(CommentEvent.created_at, CommentEvent.from_status, CommentEvent.to_status,
+                   Comment.model_version)
+            .join(Comment, Comment.id == CommentEvent.comment_id)
+            .where(CommentEvent.moderator_id.is_not(None), CommentEvent.created_at >= since)
+        ).all()
+        for when, from_status, to_status, version in human:
+            day = bucket(when, version)
+            if from_status == "spam" and to_status == "published":
+                day["false_positives"] += 1
+            elif from_status == "published" and to_status == "spam":
+                day["missed_spam"] += 1
+            elif from_status == "held":
+                day["held_resolved"] += 1
+        ordered = sorted(rows.values(), key=lambda r: (r["date"], r["model_version"] or ""),
+                         reverse=True)
+        return {"days": ordered}

@@ -1,0 +1,229 @@
+"""Webhooks: admins configure them; a real local receiver gets signed POSTs; failures are
+logged and retried; a growing held queue alerts by webhook and e-mail."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from rq import Queue
+
+from service import notify, webhooks
+from service.db import Rule, RuleKind, WebhookDelivery
+
+SECRET = "a-shared-secret-of-enough-length"
+ALL_EVENTS = ["comment.published", "comment.held", "comment.spam", "queue.held_growing"]
+
+
+class Receiver:
+    """A real HTTP server on localhost that records every POST and answers ``status``."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.status = 200
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.requests.append({"headers": dict(self.headers), "body": body,
+                                          "path": self.path})
+                self.send_response(receiver.status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def events(self) -> list[str]:
+        """The X-Webhook-Event of each request received."""
+        return [r["headers"]["X-Webhook-Event"] for r in self.requests]
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A running receiver, shut down afterwards."""
+    server = Receiver()
+    thread = threading.Thread(target=server.server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.server.shutdown()
+    server.server.server_close()
+
+
+@pytest.fixture
+def admin(make_moderator) -> dict[str, str]:
+    """Authorization headers of an admin."""
+    return {"Authorization": f"Bearer {make_moderator('ada', role='admin')}"}
+
+
+def add_webhook(client: Any, admin: dict[str, str], url: str, **fields: Any) -> dict[str, Any]:
+    """Create a webhook through the admin API; returns the answer (with the secret)."""
+    response = client.post("/api/v1/moderation/webhooks", headers=admin,
+                           json={"url": url, "events": ALL_EVENTS, **fields})
+    assert response.status_code == 201, response.get_json()
+    return dict(response.get_json())
+
+
+def expected_signature(secret: str, body: bytes) -> str:
+    """The signature a receiver computes on its own."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def test_decided_comment_reaches_receiver_signed(client, admin, receiver, post_comment,
+                                                  run_worker, db) -> None:
+    hook = add_webhook(client, admin, receiver.url, secret=SECRET)
+    assert hook["secret"] == SECRET
+    comment_id = post_comment().get_json()["id"]
+
+    run_worker()  # scores the comment, then delivers the event queued after the decision
+
+    assert len(receiver.requests) == 1
+    request = receiver.requests[0]
+    headers, body = request["headers"], request["body"]
+    assert headers["X-Webhook-Signature"] == expected_signature(SECRET, body)
+    assert headers["Content-Type"] == "application/json"
+    payload = json.loads(body)
+    status = payload["data"]["status"]
+    assert headers["X-Webhook-Event"] == payload["event"] == f"comment.{status}"
+    assert payload["data"]["id"] == comment_id
+    assert "author_email" not in payload["data"] and "ip" not in payload["data"]
+
+    log = client.get(f"/api/v1/moderation/webhooks/{hook['id']}/deliveries", headers=admin)
+    [delivery] = log.get_json()["deliveries"]
+    assert headers["X-Webhook-Delivery"] == str(delivery["id"])
+    assert delivery["status_code"] == 200 and delivery["attempts"] == 1
+    assert delivery["delivered_at"] is not None and delivery["error"] is None
+
+
+def test_generated_secret_is_shown_once_and_signs(client, admin, receiver, held_comment
+                                                  ) -> None:
+    hook = add_webhook(client, admin, receiver.url)
+    assert len(hook["secret"]) >= 32
+    listed = client.get("/api/v1/moderation/webhooks", headers=admin).get_json()["webhooks"]
+    assert [h["id"] for h in listed] == [hook["id"]]
+    assert "secret" not in listed[0]
+
+    comment_id = held_comment()
+    decided = client.post(f"/api/v1/moderation/comments/{comment_id}/decision",
+                          headers=admin, json={"action": "spam"})
+    assert decided.status_code == 200
+    queue = Queue(client.application.config["QUEUE_NAME"],
+                  connection=client.application.extensions["redis"])
+    delivery_job = next(job for job in queue.get_jobs() if job.id.startswith("webhook-"))
+    from worker.webhooks import deliver
+
+    assert deliver(delivery_job.args[0]) == 200
+    [request] = receiver.requests
+    assert request["headers"]["X-Webhook-Event"] == "comment.spam"
+    assert webhooks.verify(hook["secret"], request["body"],
+                           request["headers"]["X-Webhook-Signature"])
+
+
+def test_failed_delivery_is_logged_and_retried(client, admin, receiver, post_comment,
+                                               run_worker, db) -> None:
+    receiver.status = 500
+    add_webhook(client, admin, receiver.url, secret=SECRET)
+    post_comment()
+    run_worker()
+
+    assert len(receiver.requests) == 1
+    [delivery] = db.query(WebhookDelivery).all()
+    assert (delivery.attempts, delivery.status_code, delivery.delivered_at) == (1, 500, None)
+    assert "500" in delivery.error
+    queue = Queue(client.application.config["QUEUE_NAME"],
+                  connection=client.application.extensions["redis"])
+    assert queue.scheduled_job_registry.get_job_ids() == [f"webhook-{delivery.id}"]
+
+
+def test_webhooks_are_for_admins_only(client, make_moderator) -> None:
+    moderator = {"Authorization": f"Bearer {make_moderator('mo')}"}
+    assert client.get("/api/v1/moderation/webhooks").status_code == 401
+    assert client.get("/api/v1/moderation/webhooks", headers=moderator).status_code == 403
+
+
+@pytest.mark.parametrize("fields", [
+    {"url": "ftp://example.com/hook", "events": ["comment.held"]},
+    {"url": "https://example.com/hook", "events": ["comment.deleted"]},
+    {"url": "https://example.com/hook", "events": []},
+    {"url": "https://example.com/hook", "events": ["comment.held"], "secret": "short"},
+    {"url": "https://example.com/hook", "events": ["comment.held"], "extra": 1},
+])
+def test_invalid_webhooks_are_refused(client, admin, fields) -> None:
+    response = client.post("/api/v1/moderation/webhooks", headers=admin, json=fields)
+    assert response.status_code == 422
+
+
+def test_delete_removes_webhook_and_its_log(client, admin, receiver) -> None:
+    hook = add_webhook(client, admin, receiver.url)
+    assert client.delete(f"/api/v1/moderation/webhooks/{hook['id']}",
+                         headers=admin).status_code == 204
+    assert client.get(f"/api/v1/moderation/webhooks/{hook['id']}/deliveries",
+                      headers=admin).status_code == 404
+    assert client.get("/api/v1/moderation/webhooks", headers=admin).get_json() == {
+        "webhooks": []}
+
+
+def test_growing_held_queue_alerts_once_by_webhook(client, admin, receiver, post_comment,
+                                                   run_worker, db, monkeypatch) -> None:
+    monkeypatch.setenv("HELD_ALERT_THRESHOLD", "2")
+    add_webhook(client, admin, receiver.url, secret=SECRET)
+    db.add(Rule(kind=RuleKind.WATCHED_TERM, value="quarantine"))
+    db.commit()
+    for n in range(3):
+        post_comment(content=f"A word about quarantine rules, take {n}.")
+        run_worker()
+
+    assert receiver.events().count("comment.held") == 3
+    assert receiver.events().count("queue.held_growing") == 1  # not again within the hour
+    alert = next(r for r in receiver.requests
+                 if r["headers"]["X-Webhook-Event"] == "queue.held_growing")
+    assert alert["headers"]["X-Webhook-Signature"] == expected_signature(SECRET, alert["body"])
+    assert json.loads(alert["body"])["data"] == {"held": 2, "threshold": 2}
+
+
+def test_held_alert_email_reaches_smtp_server(app, held_comment, run_worker, db,
+                                              monkeypatch) -> None:
+    from aiosmtpd.controller import Controller
+
+    from tests.conftest import free_port
+
+    class Inbox:
+        def __init__(self) -> None:
+            self.messages: list[Any] = []
+
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            self.messages.append(envelope)
+            return "250 OK"
+
+    inbox = Inbox()
+    port = free_port()
+    smtp = Controller(inbox, hostname="127.0.0.1", port=port)
+    smtp.start()
+    try:
+        settings = {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(port), "SMTP_STARTTLS": "0",
+                    "ALERT_EMAIL_TO": "mods@example.org", "SMTP_FROM": "alerts@example.org",
+                    "HELD_ALERT_THRESHOLD": "1"}
+        for name, value in settings.items():
+            monkeypatch.setenv(name, value)
+        held_comment()
+        from service.config import load_config
+
+        queue = Queue(app.config["QUEUE_NAME"], connection=app.extensions["redis"])
+        assert notify.check_held(db, app.extensions["redis"], queue, load_config())
+        assert not notify.check_held(db, app.extensions["redis"], queue, load_config())
+        run_worker()
+    finally:
+        smtp.stop()
+    [message] = inbox.messages
+    assert message.rcpt_tos == ["mods@example.org"]
+    assert b"Subject: 1 held comment waiting for a moderator" in message.content
