@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DATA ?=
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run web worker train retrain evaluate moderator migrate test faults lint bench clean browser
+.PHONY: run web worker train retrain evaluate moderator migrate test faults simulate lint bench clean browser
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -62,6 +62,10 @@ browser:
 faults: $(STAMP)
 	$(PY) -m models.train --if-missing
 	$(PY) scripts/faults.py --comments $(or $(COMMENTS),500) --redis-down 5
+
+## simulate: the learning loop on a simulated site (SMS corpus as unseen traffic); JSON summary
+simulate: $(STAMP)
+	$(PY) scripts/simulate_site.py $(if $(DATA),--data $(DATA))
 
 ## lint: ruff and mypy
 lint: $(STAMP)
