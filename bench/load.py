@@ -60,7 +60,10 @@ class Comment:
 
 def make_comments(count: int, seed: int) -> list[Comment]:
     """``count`` varied comments drawn from the starter corpus: both classes, many posts, some
-    replies, with small edits so no two bodies need be equal."""
+    replies, with small edits. Every comment of every seed has its own author (a ``+tag``
+    sub-address, or a numbered name when there is no e-mail), so the duplicate check (same
+    author, post and text within 10 minutes: 409) never fires; the text, all the model
+    reads besides the URL, is left as the corpus has it."""
     rng = random.Random(seed)
     ham, spam = _corpus()
     out = []
@@ -75,12 +78,22 @@ def make_comments(count: int, seed: int) -> list[Comment]:
         if rng.random() < 0.3:
             name = f"{name.split()[0]} {rng.choice('ABCDEFGHJKLMNPRSTW')}."
         reply = None if is_spam or rng.random() >= REPLY_SHARE else rng.randrange(3)
-        out.append(Comment(row["post"], name, row.get("author_email"), row.get("author_url"),
+        email = _tagged(row.get("author_email"), f"{seed}-{i}")
+        name = f"{name} {seed}-{i}" if not email else name
+        out.append(Comment(row["post"], name, email, row.get("author_url"),
                            content[:10_000], reply, is_spam))
         if i and i % 97 == 0:  # an occasional long one
-            out[-1] = Comment(row["post"], name, row.get("author_email"), row.get("author_url"),
+            out[-1] = Comment(row["post"], name, email, row.get("author_url"),
                               ((content + " ") * 6)[:10_000], reply, is_spam)
     return out
+
+
+def _tagged(email: str | None, tag: str) -> str | None:
+    """A sub-address per generated comment (``name+tag@host``)."""
+    if not email or "@" not in email:
+        return email
+    local, host = email.split("@", 1)
+    return f"{local}+{tag}@{host}"
 
 
 def ours_request(comment: Comment, parents: dict[str, list[int]]) -> str:

@@ -50,6 +50,8 @@ PY = sys.executable
 READS_POST = "bench-reads-200"
 POLL_S = 0.01
 READS_COUNT = 200
+# Distinct comments for max ingest: wrk must not cycle back to one already sent (409).
+INGEST_POOL = 12_000
 QUEUE_NAME = "scoring"
 
 
@@ -112,9 +114,11 @@ def python_load(mode: str, port: int, requests: Path, **options: float) -> tuple
 class Service:
     """Our production shape: Redis, gunicorn (web), scoring workers, all children of this run."""
 
-    def __init__(self, database_url: str, web_workers: int, scoring_workers: int) -> None:
+    def __init__(self, database_url: str, web_workers: int, scoring_workers: int,
+                 web_threads: int = 1) -> None:
         self.database_url = database_url
         self.web_workers = web_workers
+        self.web_threads = web_threads
         self.scoring_workers = scoring_workers
         self.port = free_port()
         self.redis_socket = VAR / "redis.sock"
@@ -171,7 +175,8 @@ class Service:
         web_log = (logs / "web.log").open("ab")
         self.web = subprocess.Popen(
             [PY, "-m", "gunicorn", "service.wsgi:app", "--bind", f"127.0.0.1:{self.port}",
-             "--workers", str(self.web_workers), "--graceful-timeout", "10"],
+             "--workers", str(self.web_workers), "--threads", str(self.web_threads),
+             "--graceful-timeout", "10"],
             env=self.env, cwd=ROOT, stdout=web_log, stderr=web_log, start_new_session=True,
         )
         for i in range(self.scoring_workers):
@@ -320,8 +325,8 @@ def steady(service: Service, rate: float, seconds: float, requests: Path,
             samples.append((time.monotonic() - t0, service.pending(), service.queued()))
             stop.wait(0.5)
 
-    # decided_at is stamped before the batch is scored (worker/jobs.py), so it understates the
-    # latency by the scoring time: also watch the commits land. Batches go oldest first, so
+    # decided_at is stamped after scoring but before the commit, and the client's clock starts
+    # before the request: also watch the commits land. Batches go oldest first, so
     # "every id below the oldest pending one is decided" is a cheap watermark, polled every
     # POLL_S; a comment counts as decided at the first poll that sees it (<= POLL_S late).
     seen: dict[int, float] = {}
@@ -409,7 +414,7 @@ def drain(service: Service, count: int, cap: float) -> dict[str, Any]:
         with service.redis.pipeline() as pipe:
             queue.enqueue_many(
                 [Queue.prepare_data(SCORE_JOB, (ident,), job_id=score_job_id(ident),
-                                    retry=SCORE_RETRY, ttl=SCORE_JOB_TTL, result_ttl=600,
+                                    retry=SCORE_RETRY, ttl=SCORE_JOB_TTL, result_ttl=0,
                                     failure_ttl=7 * 24 * 3600,
                                     description=f"score comment {ident}")
                  for ident in ids[i:i + 1000]],
@@ -444,9 +449,9 @@ def drain(service: Service, count: int, cap: float) -> dict[str, Any]:
 def run_ours(args: argparse.Namespace, result: dict[str, Any]) -> None:
     """Every measurement of our service; fills ``result['ours']``."""
     database_url = os.environ.get("BENCH_DATABASE_URL") or f"sqlite:///{VAR / 'bench.db'}"
-    service = Service(database_url, args.web_workers, args.scoring_workers)
+    service = Service(database_url, args.web_workers, args.scoring_workers, args.web_threads)
     ours: dict[str, Any] = {"database": database_url.split(":", 1)[0],
-                            "web_workers": args.web_workers,
+                            "web_workers": args.web_workers, "web_threads": args.web_threads,
                             "scoring_workers": args.scoring_workers}
     result["ours"] = ours
     log(f"database {ours['database']}; migrating and loading the model")
@@ -463,7 +468,7 @@ def run_ours(args: argparse.Namespace, result: dict[str, Any]) -> None:
         python_load("closed", service.port, warm, count=300, concurrency=4)
         ours["warmup_settle"] = service.settle(cap=60)
         parents = service.published_parents()
-        comments = make_comments(6000, seed=2)
+        comments = make_comments(INGEST_POOL, seed=2)
         ingest_file = write_requests(VAR / "ingest.txt",
                                      [ours_request(c, parents) for c in comments])
 
@@ -491,10 +496,15 @@ def run_ours(args: argparse.Namespace, result: dict[str, Any]) -> None:
         ours["idle_settle"] = service.settle(cap=args.settle_cap)
 
         ours["steady"] = {}
-        for share in (25, 50, 75):
+        for seed, share in enumerate((25, 50, 75), start=20):
             rate = max(1.0, ingest["stored"] / ingest["seconds"] * share / 100)
             log(f"steady load {share}%: {rate:.0f} comments/s for {args.steady_seconds} s")
-            level = steady(service, rate, args.steady_seconds, ingest_file,
+            # Comments of their own: a comment sent again within 10 minutes is refused (409).
+            level_file = write_requests(
+                VAR / f"steady-{share}.txt",
+                [ours_request(c, parents)
+                 for c in make_comments(int(rate * args.steady_seconds) + 10, seed=seed)])
+            level = steady(service, rate, args.steady_seconds, level_file,
                            settle_cap=args.settle_cap)
             level["settle_after"] = service.settle(cap=args.settle_cap)
             ours["steady"][str(share)] = level
@@ -540,7 +550,7 @@ def run_isso(args: argparse.Namespace, result: dict[str, Any]) -> None:
     try:
         procs.wait_http(f"http://127.0.0.1:{port}/info")
         # One comment per post first: ids 1..n in order, the parents of replies.
-        posts = sorted({c.post for c in make_comments(6000, seed=2)})
+        posts = sorted({c.post for c in make_comments(INGEST_POOL, seed=2)})
         seed_lines = [
             f"POST\t/new?uri=%2F{post}\t" + json.dumps(
                 {"text": f"First! Looking forward to more posts like {post}.",
@@ -555,7 +565,7 @@ def run_isso(args: argparse.Namespace, result: dict[str, Any]) -> None:
         python_load("closed", port, warm, count=300, concurrency=4)
         ingest_file = write_requests(VAR / "isso-ingest.txt",
                                      [isso_request(c, parents)
-                                      for c in make_comments(6000, seed=2)])
+                                      for c in make_comments(INGEST_POOL, seed=2)])
         log(f"isso max ingest: wrk, {args.connections} connections, {args.ingest_seconds} s")
         cpu0 = procs.tree_cpu([master.pid])
         ingest = wrk(port, ingest_file, args.ingest_seconds, args.connections)
@@ -603,10 +613,13 @@ def verdicts(result: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
     drain_rate = ours["drain"]["decisions_per_s"]
     out.append(("drain >= max ingest", f"{drain_rate:.0f} vs {ingest_rate:.0f} /s",
                 ">= 1x", drain_rate >= ingest_rate))
+    # None: no comment of that phase was accepted (a broken run), which is not a pass.
     p99 = ours["steady"]["50"]["decision_ms"]["p99"]
-    out.append(("decision p99 at 50%", f"{_f(p99)} ms", "<= 250 ms", p99 <= 250))
+    out.append(("decision p99 at 50%", f"{_f(p99)} ms", "<= 250 ms",
+                p99 is not None and p99 <= 250))
     p50 = ours["idle"]["decision_ms"]["p50"]
-    out.append(("decision p50 idle", f"{_f(p50)} ms", "<= 20 ms", p50 <= 20))
+    out.append(("decision p50 idle", f"{_f(p50)} ms", "<= 20 ms",
+                p50 is not None and p50 <= 20))
     mem = ours["memory"]
     web_ok = mem["web_worker_peak_rss_mb"] <= 80 and not mem["web_worker_maps_sklearn"]
     out.append(("web worker RSS", f"{mem['web_worker_peak_rss_mb']:.0f} MB"
@@ -698,6 +711,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
     parser.add_argument("--peer", choices=["", "isso"], default="")
     parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument("--web-threads", type=int, default=4,
+                        help="gunicorn threads per web worker (gthread when > 1): a request "
+                             "waiting on the database's fsync lets the next one be parsed")
     parser.add_argument("--scoring-workers", type=int, default=1)
     parser.add_argument("--connections", type=int, default=8,
                         help="wrk connections (sync workers queue the rest in the backlog)")
