@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.cli_sites import sites_cli
-from service.db import AdminEvent, Moderator, Role, migrate
+from service.db import AdminEvent, Moderator, Role
 from service.db.moderators import hash_token, new_token
 
 db_cli = AppGroup("db", help="Database migrations.")
@@ -22,6 +22,8 @@ moderators_cli = AppGroup("moderators", help="Moderator accounts.")
 @click.argument("revision", default="head")
 def db_upgrade(revision: str) -> None:
     """Apply migrations up to REVISION (default: the latest)."""
+    from service.db import migrate  # Alembic stays out of the web process
+
     migrate.upgrade(current_app.config["DATABASE_URL"], revision)
     click.echo(f"database at {revision}")
 
@@ -30,6 +32,8 @@ def db_upgrade(revision: str) -> None:
 @click.option("-m", "--message", required=True)
 def db_revision(message: str) -> None:
     """Autogenerate a migration from the tables' difference with the database."""
+    from service.db import migrate
+
     migrate.revision(current_app.config["DATABASE_URL"], message)
 
 

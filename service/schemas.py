@@ -239,7 +239,7 @@ class DecisionIn(Schema):
 class BulkDecisionIn(DecisionIn):
     """The same decision on many comments (each audited on its own)."""
 
-    ids = fields.List(fields.Integer(validate=validate.Range(min=1)), required=True,
+    ids = fields.List(fields.Integer(validate=validate.Range(min=1, max=2**62)), required=True,
                       validate=validate.Length(min=1, max=200))
 
 

@@ -167,7 +167,7 @@ class FormTokens(MethodView):
         return {"token": guard.issue_form_token(post.strip("/"))}
 
 
-@blp.route("/comments/<int:comment_id>")
+@blp.route("/comments/<int(max=9223372036854775807):comment_id>")
 class CommentById(MethodView):
     """One comment."""
 

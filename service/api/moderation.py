@@ -137,7 +137,7 @@ def comment_detail(session: Session, comment_id: int) -> dict[str, Any]:
     return {**record, "history": history}
 
 
-@blp.route("/comments/<int:comment_id>")
+@blp.route("/comments/<int(max=9223372036854775807):comment_id>")
 class CommentRecord(MethodView):
     """Everything known about one comment."""
 
@@ -148,7 +148,7 @@ class CommentRecord(MethodView):
         return comment_detail(database.session(), comment_id)
 
 
-@blp.route("/comments/<int:comment_id>/decision")
+@blp.route("/comments/<int(max=9223372036854775807):comment_id>/decision")
 class Decision(MethodView):
     """A moderator's decision on one comment."""
 

@@ -79,7 +79,7 @@ class Rules(MethodView):
         return rule
 
 
-@blp.route("/rules/<int:rule_id>")
+@blp.route("/rules/<int(max=2147483647):rule_id>")
 class RuleById(MethodView):
     """One rule."""
 

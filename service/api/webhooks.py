@@ -122,7 +122,7 @@ class Webhooks(MethodView):
         return hook
 
 
-@blp.route("/webhooks/<int:webhook_id>")
+@blp.route("/webhooks/<int(max=2147483647):webhook_id>")
 class WebhookById(MethodView):
     """One webhook."""
 
@@ -137,7 +137,7 @@ class WebhookById(MethodView):
         session.commit()
 
 
-@blp.route("/webhooks/<int:webhook_id>/deliveries")
+@blp.route("/webhooks/<int(max=2147483647):webhook_id>/deliveries")
 class Deliveries(MethodView):
     """A webhook's delivery log."""
 

@@ -110,7 +110,7 @@ def queue() -> Any:
                            status=status if status in TABS else "held")
 
 
-@bp.get("/comments/<int:comment_id>")
+@bp.get("/comments/<int(max=9223372036854775807):comment_id>")
 def comment(comment_id: int) -> Any:
     """One comment's full record and history (loaded from the API by moderate.js)."""
     moderator = current_moderator()
