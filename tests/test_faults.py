@@ -28,9 +28,10 @@ def test_redis_outage_and_a_killed_worker_lose_nothing_and_decide_nothing_twice(
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=400,
     )
     counts = json.loads(result.stdout.strip().splitlines()[-1])
-    assert counts["accepted_202"] == 150, counts
-    assert counts["stored"] == counts["decided"] == 150, counts
-    assert counts["pending"] == 0 and counts["decided_more_than_once"] == 0, counts
+    detail = f"{counts}\n--- stderr (tail) ---\n{result.stderr[-4000:]}"
+    assert counts["accepted_202"] == 150, detail
+    assert counts["stored"] == counts["decided"] == 150, detail
+    assert counts["pending"] == 0 and counts["decided_more_than_once"] == 0, detail
     assert result.returncode == 0
 
 

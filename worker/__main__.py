@@ -48,6 +48,9 @@ def reconcile_forever(scorer: jobs.Scorer, redis: Redis, config: dict[str, Any],
                     privacy.anonymise_old_ips(session, config["IP_RETENTION_DAYS"])
         except (RedisError, SQLAlchemyError) as error:
             log.warning("reconciler skipped a round: %s", error.__class__.__name__)
+        except Exception:
+            # Never let the thread die: it is what rescues comments whose jobs were lost.
+            log.exception("reconciler round failed")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,15 +71,17 @@ def main(argv: list[str] | None = None) -> int:
                          args=(scorer, redis, config, stop)).start()
     try:
         while True:
-            worker = SimpleWorker([config["QUEUE_NAME"]], connection=redis, name=args.name)
-            log.info("worker %s on queue %s, model %s", worker.name, config["QUEUE_NAME"],
-                     scorer.models.version)
+            worker: SimpleWorker | None = None
             try:
+                # Built inside the loop: RQ talks to Redis already when a worker is created.
+                worker = SimpleWorker([config["QUEUE_NAME"]], connection=redis, name=args.name)
+                log.info("worker %s on queue %s, model %s", worker.name, config["QUEUE_NAME"],
+                         scorer.models.version)
                 worker.work(burst=args.burst, with_scheduler=True,
                             logging_level=config["LOG_LEVEL"])
             except RedisError as error:
                 log.error("lost Redis (%s); retrying", error.__class__.__name__)
-            if args.burst or worker._shutdown_requested_date is not None:
+            if args.burst or (worker is not None and worker._shutdown_requested_date is not None):
                 return 0
             # The worker quit on an error (typically Redis going away mid-job): start over.
             time.sleep(2)
