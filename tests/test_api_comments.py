@@ -117,6 +117,8 @@ def test_content_of_exactly_ten_thousand_characters_is_accepted(client) -> None:
         (b'{"post": "x", ', "application/json", 400),
         (b'["a", "list"]', "application/json", 400),
         (b"\xff\xfe\x00garbage", "application/json", 400),
+        (b"post=p&author_name=A&content=%FF%FE", "application/x-www-form-urlencoded", 400),
+        (b"post=p&author_name=A&content=caf\xe9", "application/x-www-form-urlencoded", 400),
         (b"post=x", "text/plain", 415),
         (b"<comment/>", "application/xml", 415),
         (b'{"content": "' + b"x" * 70_000 + b'"}', "application/json", 413),

@@ -3,12 +3,27 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qsl
 
 from flask import json, request
 from marshmallow import Schema
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 
 FORM_TYPES = {"application/x-www-form-urlencoded", "multipart/form-data"}
+
+
+def _strict_form(raw: bytes) -> dict[str, str]:
+    """A url-encoded form, refusing invalid UTF-8 (Werkzeug would swap in U+FFFD silently).
+    Repeated fields keep their first value, as Werkzeug's ``to_dict`` does."""
+    try:
+        pairs = parse_qsl(raw.decode("ascii"), keep_blank_values=True, encoding="utf-8",
+                          errors="strict")
+    except UnicodeDecodeError:
+        raise BadRequest("The form is not valid UTF-8.") from None
+    data: dict[str, str] = {}
+    for key, value in pairs:
+        data.setdefault(key, value)
+    return data
 
 
 def parse_body(schema: Schema) -> dict[str, Any]:
@@ -25,6 +40,8 @@ def parse_body(schema: Schema) -> dict[str, Any]:
             raise BadRequest(f"The body is not valid JSON: {exc}") from None
         if not isinstance(data, dict):
             raise BadRequest("The body must be a JSON object.")
+    elif mimetype == "application/x-www-form-urlencoded":
+        data = _strict_form(request.get_data(cache=True))
     elif mimetype in FORM_TYPES:
         if request.files:
             raise UnsupportedMediaType("File uploads are not accepted.")
