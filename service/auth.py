@@ -91,6 +91,15 @@ def require_admin() -> Moderator:
     return moderator
 
 
+def audit(action: str, **details: Any) -> None:
+    """Record a change by the requesting admin in the audit trail (the caller commits)."""
+    from service.db import AdminEvent
+
+    moderator = authenticate()
+    database.session().add(AdminEvent(moderator_id=moderator.id, actor=moderator.name,
+                                      action=action, details=details))
+
+
 def admin_only(view: F) -> F:
     """Decorator: the view needs an admin (checked before anything else runs)."""
 

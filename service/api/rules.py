@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from service import auth, database
-from service.db import AdminEvent, PostSettings, Rule, RuleKind, Setting
+from service.db import PostSettings, Rule, RuleKind, Setting
 from service.errors import ConflictError, InvalidFieldError, NotFoundError
 from service.rules import SETTINGS_DEFAULTS, validate_rule
 from service.schemas import PostSettingsSchema, RuleIn, RuleOut, RulesOut, SettingsSchema
@@ -26,11 +26,6 @@ SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 def _admins_only() -> None:
     auth.require_admin()
 
-
-def _audit(action: str, **details: Any) -> None:
-    moderator = auth.authenticate()
-    database.session().add(AdminEvent(moderator_id=moderator.id, actor=moderator.name,
-                                      action=action, details=details))
 
 
 def current_settings() -> dict[str, Any]:
@@ -74,7 +69,7 @@ class Rules(MethodView):
         except IntegrityError:
             session.rollback()
             raise ConflictError(f"A {kind} rule for {value!r} exists already.") from None
-        _audit("rule.add", rule_id=rule.id, kind=kind.value, value=value)
+        auth.audit("rule.add", rule_id=rule.id, kind=kind.value, value=value)
         session.commit()
         return rule
 
@@ -91,7 +86,7 @@ class RuleById(MethodView):
         rule = session.get(Rule, rule_id)
         if rule is None:
             raise NotFoundError(f"No rule {rule_id}.")
-        _audit("rule.delete", rule_id=rule.id, kind=rule.kind.value, value=rule.value)
+        auth.audit("rule.delete", rule_id=rule.id, kind=rule.kind.value, value=rule.value)
         session.delete(rule)
         session.commit()
 
@@ -117,7 +112,7 @@ class Settings(MethodView):
             setting = session.get(Setting, name) or Setting(name=name)
             setting.value = str(value)
             session.add(setting)
-        _audit("settings.update", before={k: before[k] for k in changes}, after=changes)
+        auth.audit("settings.update", before={k: before[k] for k in changes}, after=changes)
         session.commit()
         return current_settings()
 
@@ -144,6 +139,6 @@ class PostModeration(MethodView):
         settings = session.get(PostSettings, post) or PostSettings(post=post)
         settings.closed, settings.premoderated = flags["closed"], flags["premoderated"]
         session.add(settings)
-        _audit("post.update", post=post, **flags)
+        auth.audit("post.update", post=post, **flags)
         session.commit()
         return settings

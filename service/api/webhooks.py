@@ -12,7 +12,7 @@ from marshmallow import RAISE, Schema, fields, validate
 from sqlalchemy import select
 
 from service import auth, database, queue, webhooks
-from service.db import AdminEvent, Comment, Webhook, WebhookDelivery
+from service.db import Comment, Webhook, WebhookDelivery
 from service.errors import NotFoundError
 
 blp = Blueprint(
@@ -84,11 +84,6 @@ def _admins_only() -> None:
     auth.require_admin()
 
 
-def _audit(action: str, **details: Any) -> None:
-    moderator = auth.authenticate()
-    database.session().add(AdminEvent(moderator_id=moderator.id, actor=moderator.name,
-                                      action=action, details=details))
-
 
 def _webhook(webhook_id: int) -> Webhook:
     hook = database.session().get(Webhook, webhook_id)
@@ -117,7 +112,7 @@ class Webhooks(MethodView):
                        secret=data["secret"] or webhooks.new_secret(), active=True)
         session.add(hook)
         session.flush()
-        _audit("webhook.create", id=hook.id, url=hook.url, events=hook.events)
+        auth.audit("webhook.create", id=hook.id, url=hook.url, events=hook.events)
         session.commit()
         return hook
 
@@ -132,7 +127,7 @@ class WebhookById(MethodView):
         """Delete a webhook and its delivery log."""
         session = database.session()
         hook = _webhook(webhook_id)
-        _audit("webhook.delete", id=hook.id, url=hook.url)
+        auth.audit("webhook.delete", id=hook.id, url=hook.url)
         session.delete(hook)
         session.commit()
 
