@@ -13,6 +13,7 @@ import json
 import logging
 import secrets
 from collections.abc import Iterable, Sequence
+from datetime import timedelta
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -131,6 +132,31 @@ def dispatch(session: Session, queue: Queue,
         log.warning("could not queue webhook deliveries %s: %s", ids,
                     error.__class__.__name__)
     return ids
+
+
+# A delivery stored this long ago and never attempted lost its job (Redis was down).
+UNSENT_AFTER_SECONDS = 30
+
+
+def requeue_unsent(session: Session, queue: Queue,
+                   older_than: float = UNSENT_AFTER_SECONDS) -> int:
+    """Queue again the deliveries that were stored but never queued or attempted (Redis was
+    down when they were written). A delivery whose job still exists is left alone."""
+    cutoff = utcnow() - timedelta(seconds=older_than)
+    ids = session.scalars(
+        select(WebhookDelivery.id).where(
+            WebhookDelivery.attempts == 0, WebhookDelivery.delivered_at.is_(None),
+            WebhookDelivery.error.is_(None), WebhookDelivery.created_at <= cutoff,
+        ).order_by(WebhookDelivery.id).limit(1000)
+    ).all()
+    queued = 0
+    for delivery_id in ids:
+        if queue.fetch_job(f"webhook-{delivery_id}") is None:
+            enqueue_delivery(queue, delivery_id)
+            queued += 1
+    if queued:
+        log.warning("queued %d webhook deliveries again", queued)
+    return queued
 
 
 def comments_decided(session: Session, queue: Queue, comments: Sequence[Comment]) -> list[int]:

@@ -227,3 +227,25 @@ def test_held_alert_email_reaches_smtp_server(app, held_comment, run_worker, db,
     [message] = inbox.messages
     assert message.rcpt_tos == ["mods@example.org"]
     assert b"Subject: 1 held comment waiting for a moderator" in message.content
+
+
+def test_deliveries_stored_while_redis_was_down_are_queued_later(app, client, db, admin,
+                                                                  receiver, run_worker) -> None:
+    from datetime import timedelta
+
+    hook = add_webhook(client, admin, receiver.url)
+    # As if Redis had been down when the decision was made: stored, never queued.
+    delivery = WebhookDelivery(webhook_id=hook["id"], event="comment.held", comment_id=None,
+                               payload={"event": "comment.held", "data": {}})
+    db.add(delivery)
+    db.commit()
+    queue = webhooks.queue_for(app.extensions["redis"], dict(app.config))
+    assert webhooks.requeue_unsent(db, queue) == 0  # too recent: its job may be on its way
+    delivery.created_at = delivery.created_at - timedelta(minutes=1)  # time moved in the data
+    db.commit()
+    assert webhooks.requeue_unsent(db, queue) == 1
+    assert webhooks.requeue_unsent(db, queue) == 0  # its job exists now: never queued twice
+    run_worker()
+    db.expire_all()
+    assert db.get(WebhookDelivery, delivery.id).delivered_at is not None
+    assert len(receiver.requests) == 1

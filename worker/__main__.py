@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker
 from sqlalchemy.exc import SQLAlchemyError
 
-from service import logs, privacy
+from service import logs, privacy, webhooks
 from service.config import load_config
 from service.queue import connect
 from worker import jobs
@@ -43,6 +43,8 @@ def reconcile_forever(scorer: jobs.Scorer, redis: Redis, config: dict[str, Any],
         try:
             if redis.set(RECONCILE_LOCK, 1, nx=True, ex=RECONCILE_EVERY_SECONDS - 1):
                 jobs.reconcile(scorer, queue)
+                with scorer.sessions() as session:
+                    webhooks.requeue_unsent(session, webhooks.queue_for(redis, config))
             if redis.set(ANONYMISE_LOCK, 1, nx=True, ex=ANONYMISE_EVERY_SECONDS):
                 with scorer.sessions() as session:
                     privacy.anonymise_old_ips(session, config["IP_RETENTION_DAYS"])
