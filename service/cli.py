@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import cast
-
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
@@ -11,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.cli_sites import sites_cli
+from service.database import standalone_session
 from service.db import AdminEvent, Moderator, Role
 from service.db.moderators import hash_token, new_token
 
@@ -37,9 +36,6 @@ def db_revision(message: str) -> None:
     migrate.revision(current_app.config["DATABASE_URL"], message)
 
 
-def _session() -> Session:
-    return cast(Session, current_app.extensions["db_sessions"]())
-
 
 def _find(session: Session, name: str) -> Moderator:
     moderator = session.scalar(select(Moderator).where(Moderator.name == name))
@@ -62,7 +58,7 @@ def moderators_add(name: str, role: str, password: str | None) -> None:
     name = name.strip()
     if not name or len(name) > 100:
         raise click.ClickException("the name must be 1 to 100 characters")
-    with _session() as session:
+    with standalone_session() as session:
         if session.scalar(select(Moderator).where(Moderator.name == name)) is not None:
             raise click.ClickException(f"a moderator named {name!r} exists already")
         token = new_token()
@@ -79,7 +75,7 @@ def moderators_add(name: str, role: str, password: str | None) -> None:
 @moderators_cli.command("list")
 def moderators_list() -> None:
     """Every account: name, role, active, web login."""
-    with _session() as session:
+    with standalone_session() as session:
         for m in session.scalars(select(Moderator).order_by(Moderator.name)):
             click.echo(f"{m.name}\t{m.role.value}\t{'active' if m.active else 'disabled'}\t"
                        f"{'password' if m.password_hash else 'token only'}")
@@ -89,7 +85,7 @@ def moderators_list() -> None:
 @click.argument("name")
 def moderators_disable(name: str) -> None:
     """Disable an account: its token and login stop working at once."""
-    with _session() as session:
+    with standalone_session() as session:
         _find(session, name).active = False
         _audit(session, "moderator.disable", name)
         session.commit()
@@ -100,7 +96,7 @@ def moderators_disable(name: str) -> None:
 @click.argument("name")
 def moderators_rotate(name: str) -> None:
     """Replace an account's API token; prints the new one alone on the last line."""
-    with _session() as session:
+    with standalone_session() as session:
         token = _find(session, name).rotate_token()
         _audit(session, "moderator.rotate-token", name)
         session.commit()
@@ -113,7 +109,7 @@ def moderators_rotate(name: str) -> None:
 @click.password_option()
 def moderators_set_password(name: str, password: str) -> None:
     """Set an account's web login password."""
-    with _session() as session:
+    with standalone_session() as session:
         _find(session, name).set_password(password)
         _audit(session, "moderator.set-password", name)
         session.commit()
@@ -131,7 +127,7 @@ def commenter_export(email: str) -> None:
 
     from service import privacy
 
-    with _session() as session:
+    with standalone_session() as session:
         click.echo(json.dumps(privacy.export(session, email), indent=2, ensure_ascii=False))
 
 
@@ -142,7 +138,7 @@ def commenter_erase(email: str) -> None:
     """Delete every comment by EMAIL and its history (audited without the address)."""
     from service import privacy
 
-    with _session() as session:
+    with standalone_session() as session:
         count = privacy.erase(session, email)
     click.echo(f"erased {count} comments")
 
@@ -153,7 +149,7 @@ def commenter_anonymise(days: int | None) -> None:
     """Anonymise the IPs of comments older than the retention period (workers do it hourly)."""
     from service import privacy
 
-    with _session() as session:
+    with standalone_session() as session:
         count = privacy.anonymise_old_ips(session, days or current_app.config["IP_RETENTION_DAYS"])
     click.echo(f"anonymised {count} addresses")
 

@@ -5,23 +5,19 @@ These run in their own process; scikit-learn is imported only by the commands th
 from __future__ import annotations
 
 import json
-from typing import cast
 
 import click
 from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from models.artifacts import ArtifactError, ArtifactStore
 from service import learning
+from service.database import standalone_session
 from service.db import ModelVersion
 
 model_cli = AppGroup("model", help="Spam models: retrain, registry, promotion, rescoring.")
 
-
-def _session() -> Session:
-    return cast(Session, current_app.extensions["db_sessions"]())
 
 
 def _store() -> ArtifactStore:
@@ -35,7 +31,7 @@ def _store() -> ArtifactStore:
 def retrain(data: tuple[str, ...], force: bool, actor: str) -> None:
     """Train on starter corpus + site labels (+ --data), evaluate, promote through the gate."""
     paths = [p for chunk in data for p in chunk.split()]
-    with _session() as session:
+    with standalone_session() as session:
         result = learning.retrain(session, _store(), data=paths, actor=actor, force=force)
         session.commit()
     m = result.metrics
@@ -56,7 +52,7 @@ def retrain(data: tuple[str, ...], force: bool, actor: str) -> None:
 @model_cli.command("list")
 def list_models() -> None:
     """Every version: state, active mark, headline CV metrics, who promoted it."""
-    with _session() as session:
+    with standalone_session() as session:
         learning.sync_registry(session, _store())
         session.commit()
         for row in session.scalars(select(ModelVersion).order_by(ModelVersion.created_at)):
@@ -82,7 +78,7 @@ def show(version: str) -> None:
 @click.option("--actor", default="cli")
 def promote(version: str, actor: str) -> None:
     """Make VERSION active (hash-checked); workers switch without a restart."""
-    with _session() as session:
+    with standalone_session() as session:
         try:
             learning.sync_registry(session, _store())
             learning.activate(session, _store(), version, actor)
@@ -96,7 +92,7 @@ def promote(version: str, actor: str) -> None:
 @click.option("--actor", default="cli")
 def rollback(actor: str) -> None:
     """Re-activate the previously promoted version."""
-    with _session() as session:
+    with standalone_session() as session:
         try:
             version = learning.rollback(session, _store(), actor)
         except ArtifactError as error:

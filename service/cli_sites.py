@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-from typing import cast
-
 import click
-from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service.database import standalone_session
 from service.db import AdminEvent, Site
 from service.sites import create_site, revoke_site
 
 sites_cli = AppGroup("sites", help="Sites using the Akismet-compatible API, and their keys.")
 
-
-def _session() -> Session:
-    return cast(Session, current_app.extensions["db_sessions"]())
 
 
 def _audit(session: Session, action: str, site: Site) -> None:
@@ -29,7 +24,7 @@ def _audit(session: Session, action: str, site: Site) -> None:
 @click.argument("blog_url")
 def sites_add(blog_url: str) -> None:
     """Register BLOG_URL; prints its API key once, alone on the last line."""
-    with _session() as session:
+    with standalone_session() as session:
         try:
             site, key = create_site(session, blog_url)
         except ValueError as error:
@@ -43,7 +38,7 @@ def sites_add(blog_url: str) -> None:
 @sites_cli.command("list")
 def sites_list() -> None:
     """Every site: id, URL, active or revoked, created."""
-    with _session() as session:
+    with standalone_session() as session:
         for site in session.scalars(select(Site).order_by(Site.id)):
             click.echo(f"{site.id}\t{site.url}\t{'active' if site.active else 'revoked'}\t"
                        f"{site.created_at:%Y-%m-%d %H:%M}")
@@ -53,7 +48,7 @@ def sites_list() -> None:
 @click.argument("site_id", type=int)
 def sites_revoke(site_id: int) -> None:
     """Revoke site SITE_ID's key: its requests are answered ``invalid`` at once."""
-    with _session() as session:
+    with standalone_session() as session:
         site = revoke_site(session, site_id)
         if site is None:
             raise click.ClickException(f"no site {site_id}")

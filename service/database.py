@@ -32,6 +32,12 @@ def session() -> Session:
     return cast(Session, g.db_session)
 
 
+def standalone_session() -> Session:
+    """A session outside any request (CLI commands); use it as a context manager."""
+    factory = cast(sessionmaker, current_app.extensions["db_sessions"])
+    return cast(Session, factory())
+
+
 def ping() -> None:
     """Raise if the database does not answer."""
     with current_app.extensions["db_engine"].connect() as connection:
