@@ -8,15 +8,19 @@ so a moderator reads "'viagra' +1.7", not "'agr' +0.2".
 from __future__ import annotations
 
 import bisect
+import functools
+import math
 import re
 import weakref
 from collections import Counter, defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.special import expit
+from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MaxAbsScaler
 from sklearn.utils.sparsefuncs_fast import inplace_csr_row_normalize_l2
@@ -52,13 +56,40 @@ def score(pipeline: Pipeline, samples: Sequence[Sample], top: int = 5) -> list[V
         return []
     union = pipeline.named_steps["features"]
     clf = pipeline.named_steps["clf"]
+    if len(samples) == 1 and _index(union).fast and _is_binary_linear(clf):
+        return [_score_one(union, clf, samples[0], top)]
     matrix, cues = _transform(union, samples)
     probabilities = clf.predict_proba(matrix)[:, list(clf.classes_).index(1)]
-    explained = _contributions(union, clf.coef_[0], matrix, samples, top, cues)
+    coef = clf.coef_[0]
+    rows = ((matrix.indices[matrix.indptr[r]:matrix.indptr[r + 1]],
+             matrix.data[matrix.indptr[r]:matrix.indptr[r + 1]]) for r in range(len(samples)))
+    explained = _contributions(union, coef, rows, samples, top, cues)
     return [
         Verdict(float(p), contributions)
         for p, contributions in zip(probabilities, explained, strict=True)
     ]
+
+
+def _is_binary_linear(clf: Any) -> bool:
+    return (isinstance(clf, LogisticRegression) and len(clf.classes_) == 2
+            and list(clf.classes_) == [0, 1])
+
+
+def _score_one(union: Any, clf: LogisticRegression, sample: Sample, top: int) -> Verdict:
+    """`score` of one sample without scipy or sklearn's per-call validation (the worker's idle
+    case, where those cost more than the arithmetic). Same numbers, bit for bit: the same
+    row, summed in the same order as ``predict_proba``'s sparse product, then the same
+    ``expit``."""
+    parts, raw_cues = _branch_rows(_index(union), [sample])
+    columns = np.concatenate([p[1] for p in parts])
+    data = np.concatenate([p[2] for p in parts])
+    coef = clf.coef_[0]
+    weights = coef[columns] * data
+    decision = (np.cumsum(weights)[-1] if len(weights) else 0.0) + clf.intercept_[0]
+    probability = float(expit(np.float64(decision)))
+    explained = _contributions(union, coef, [(columns, data)], [sample], top, raw_cues,
+                               weights=[weights])
+    return Verdict(probability, explained[0])
 
 
 def transform(union: Any, samples: Sequence[Sample]) -> sp.csr_matrix:
@@ -78,6 +109,14 @@ def _transform(union: Any, samples: Sequence[Sample]
     index = _index(union)
     if not index.fast:
         return _transform_generic(union, samples), None
+    parts, raw_cues = _branch_rows(index, samples)
+    return _join(parts, len(samples), index.width), raw_cues
+
+
+def _branch_rows(index: _FeatureIndex, samples: Sequence[Sample]
+                 ) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+                            list[list[float]] | None]:
+    """Each branch's rows as (indptr, global columns, data), and the raw cue values."""
     n = len(samples)
     raw_cues: list[list[float]] | None = None
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
@@ -92,12 +131,18 @@ def _transform(union: Any, samples: Sequence[Sample]
             parts.append((indptr, cols.astype(np.int64) + branch.start, dense[rows, cols]))
             continue
         assert branch.vocabulary is not None and branch.idf is not None
-        vocabulary, columns, counts = branch.vocabulary, [], []
+        lookup, columns, counts = branch.vocabulary.get, [], []
         indptr_list = [0]
-        for doc in branch.text_of(samples):
+        if branch.tokens is not None:
+            for doc in branch.text_of(samples):
+                found, found_counts = np.unique(branch.columns_of(doc), return_counts=True)
+                columns.extend(found.tolist())
+                counts.extend(found_counts.tolist())
+                indptr_list.append(len(columns))
+        for doc in branch.text_of(samples) if branch.tokens is None else ():
             counter: dict[int, int] = {}
             for feature, count in Counter(branch.analyze(doc)).items():
-                column = vocabulary.get(feature)
+                column = lookup(feature)
                 if column is not None:
                     counter[column] = count
             for column in sorted(counter):  # csr.sort_indices(): columns are unique
@@ -112,10 +157,15 @@ def _transform(union: Any, samples: Sequence[Sample]
         data *= branch.idf[local]
         indptr = np.asarray(indptr_list, dtype=np.int32)
         if branch.norm == "l2":
-            inplace_csr_row_normalize_l2(
-                sp.csr_matrix((data, local, indptr), shape=(n, branch.width), copy=False))
+            if n == 1:  # what inplace_csr_row_normalize_l2 does: a running sum, one sqrt
+                total = float(np.cumsum(data * data)[-1]) if len(data) else 0.0
+                if total != 0.0:
+                    data /= math.sqrt(total)
+            else:
+                inplace_csr_row_normalize_l2(
+                    sp.csr_matrix((data, local, indptr), shape=(n, branch.width), copy=False))
         parts.append((indptr.astype(np.int64), local.astype(np.int64) + branch.start, data))
-    return _join(parts, n, index.width), raw_cues
+    return parts, raw_cues
 
 
 def _join(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]], n: int,
@@ -165,6 +215,29 @@ class _Branch:
     sublinear: bool = False
     norm: str | None = None
     scale: np.ndarray | None = None  # the cues' MaxAbsScaler
+    # char_wb only: a text's whitespace tokens, and one token's n-gram columns (cached).
+    tokens: Any = None
+    token_ngrams: Any = None
+    token_columns: dict[str, np.ndarray] = field(default_factory=dict)
+    stripped: list[str] = field(default_factory=list)  # names without char_wb's padding
+
+    def columns_of(self, doc: str) -> np.ndarray:
+        """The vocabulary columns of ``doc``'s n-grams, one entry per occurrence.
+
+        char_wb n-grams never cross whitespace, so a text's n-grams are its tokens' n-grams
+        and a token's columns are computed once (words recur: most are cache hits)."""
+        cache, parts = self.token_columns, []
+        for token in self.tokens(doc):
+            columns = cache.get(token)
+            if columns is None:
+                if len(cache) >= _TOKEN_CACHE:
+                    cache.clear()
+                lookup = self.vocabulary.get  # type: ignore[union-attr]
+                found = [lookup(gram) for gram in self.token_ngrams(token)]
+                columns = cache[token] = np.array([c for c in found if c is not None],
+                                                  dtype=np.int64)
+            parts.append(columns)
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,13 +282,31 @@ def _build_index(union: Any) -> _FeatureIndex:
             names = [str(x) for x in tfidf.get_feature_names_out()]
             fast = fast and (not tfidf.binary and tfidf.use_idf and tfidf.norm in ("l2", None)
                              and tfidf.dtype in (np.float64, float))
+            tokens = token_ngrams = None
+            if tfidf.analyzer == "char_wb":  # what its analyzer does, one token at a time
+                preprocess, white = tfidf.build_preprocessor(), tfidf._white_spaces
+                decode, token_ngrams = tfidf.decode, tfidf._char_wb_ngrams
+
+                def tokens(doc: str, preprocess: Any = preprocess, white: Any = white,
+                           decode: Any = decode) -> list[str]:
+                    return white.sub(" ", preprocess(decode(doc))).split()
+
             branches.append(_Branch(
                 name, start, len(names), names, text_of=steps["text"].func,
                 analyze=tfidf.build_analyzer(), vocabulary=tfidf.vocabulary_,
                 idf=tfidf.idf_, sublinear=tfidf.sublinear_tf, norm=tfidf.norm,
+                tokens=tokens, token_ngrams=token_ngrams, stripped=[n.strip() for n in names],
             ))
         start += branches[-1].width
     return _FeatureIndex(branches, [b.start for b in branches], start, fast)
+
+
+@functools.lru_cache(maxsize=65536)
+def _pieces(word: str, longest: int) -> frozenset[str]:
+    """Every substring of ``word`` of up to ``longest`` characters (words recur: cached)."""
+    length = len(word)
+    return frozenset(word[i:i + size] for size in range(1, longest + 1)
+                     for i in range(length - size + 1))
 
 
 def _owners_index(words: set[str], longest: int) -> dict[str, list[str]]:
@@ -223,9 +314,7 @@ def _owners_index(words: set[str], longest: int) -> dict[str, list[str]]:
     in the set's iteration order (what ``[w for w in words if piece in w]`` returns)."""
     owners: dict[str, list[str]] = {}
     for word in words:
-        length = len(word)
-        for piece in {word[i:i + size] for size in range(1, longest + 1)
-                      for i in range(length - size + 1)}:
+        for piece in _pieces(word, longest):
             found = owners.get(piece)
             if found is None:
                 owners[piece] = [word]
@@ -234,27 +323,32 @@ def _owners_index(words: set[str], longest: int) -> dict[str, list[str]]:
     return owners
 
 
+# Distinct tokens whose character n-gram columns a branch keeps (then it starts afresh).
+_TOKEN_CACHE = 50_000
+
 # Character n-grams are at most this long (char_wb 2-5 grams, padding stripped).
 _LONGEST_PIECE = 5
 
 
 def _contributions(
-    union: Any, coef: np.ndarray, matrix: Any, samples: Sequence[Sample], top: int,
-    cues: list[list[float]] | None = None,
+    union: Any, coef: np.ndarray, rows: Iterable[tuple[np.ndarray, np.ndarray]],
+    samples: Sequence[Sample], top: int, cues: list[list[float]] | None = None,
+    weights: Sequence[np.ndarray] | None = None,
 ) -> list[list[Contribution]]:
+    """The ``top`` readable contributions of each row (its union columns and values)."""
     if top <= 0:
         return [[] for _ in samples]
     index = _index(union)
     results = []
-    for row_index, sample in enumerate(samples):
-        lo, hi = int(matrix.indptr[row_index]), int(matrix.indptr[row_index + 1])
-        row_columns = matrix.indices[lo:hi]
-        all_weights = (coef[row_columns] * matrix.data[lo:hi]).tolist()
+    for row_index, (sample, (row_columns, row_data)) in enumerate(zip(samples, rows, strict=True)):
+        row_weights = (weights[row_index] if weights is not None
+                       else coef[row_columns] * row_data).tolist()
         # Columns are sorted, so each branch's entries are one slice of the row.
         bounds = np.searchsorted(row_columns, [*index.starts, index.width]).tolist()
         text = sample.get("content", "")
         words = {w.lower() for w in _WORD.findall(text)}
         pieces: dict[str, list[str]] | None = None
+        quoted: dict[str, float] = {}  # words and the words that own character n-grams
         totals: dict[str, float] = defaultdict(float)
         raw_cues = cues[row_index] if cues is not None else None
         for b, branch in enumerate(index.branch_list):
@@ -263,28 +357,38 @@ def _contributions(
                 continue
             names, start = branch.names, branch.start
             locals_ = (row_columns[first:last] - start).tolist()
-            for local, weight in zip(locals_, all_weights[first:last], strict=True):
-                if weight == 0.0:
-                    continue
-                feature = names[local]
-                if branch.name == "words":
-                    totals[f"'{feature}'"] += weight
-                elif branch.name == "chars":
-                    piece = feature.strip()
-                    if len(piece) > _LONGEST_PIECE or not piece:
-                        owners = [w for w in words if piece in w] or [piece]
+            pairs = zip(locals_, row_weights[first:last], strict=True)
+            if branch.name == "words":
+                for local, weight in pairs:
+                    if weight != 0.0:
+                        quoted[names[local]] = quoted.get(names[local], 0.0) + weight
+            elif branch.name == "chars":
+                if pieces is None:
+                    pieces = _owners_index(words, _LONGEST_PIECE)
+                owners_of, stripped = pieces.get, branch.stripped
+                for local, weight in pairs:
+                    if weight == 0.0:
+                        continue
+                    piece = stripped[local]
+                    owners = (owners_of(piece) if 0 < len(piece) <= _LONGEST_PIECE
+                              else [w for w in words if piece in w]) or [piece]
+                    if len(owners) == 1:
+                        quoted[owners[0]] = quoted.get(owners[0], 0.0) + weight
                     else:
-                        if pieces is None:
-                            pieces = _owners_index(words, _LONGEST_PIECE)
-                        owners = pieces.get(piece) or [piece]
-                    for owner in owners:
-                        totals[f"'{owner}'"] += weight / len(owners)
-                elif branch.name == "author":
-                    if feature != AUTHOR_MARKER:
-                        totals[f"author '{feature}'"] += weight
-                else:
-                    raw_cues = raw_cues or cue_values(sample)
-                    totals[describe_cue(CUE_NAMES[local], raw_cues[local])] += weight
-        ranked = sorted(totals.items(), key=lambda item: abs(item[1]), reverse=True)
+                        share = len(owners)
+                        for owner in owners:
+                            quoted[owner] = quoted.get(owner, 0.0) + weight / share
+            elif branch.name == "author":
+                for local, weight in pairs:
+                    if weight != 0.0 and names[local] != AUTHOR_MARKER:
+                        totals[f"author '{names[local]}'"] += weight
+            else:
+                for local, weight in pairs:
+                    if weight != 0.0:
+                        raw_cues = raw_cues or cue_values(sample)
+                        totals[describe_cue(CUE_NAMES[local], raw_cues[local])] += weight
+        # The union's word branches come before the author and cue branches.
+        ranked = sorted([*((f"'{text}'", weight) for text, weight in quoted.items()),
+                         *totals.items()], key=lambda item: abs(item[1]), reverse=True)
         results.append([Contribution(name, weight) for name, weight in ranked[:top]])
     return results
