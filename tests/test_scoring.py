@@ -140,3 +140,21 @@ def test_every_pending_transition_is_reachable(app, db, post_comment, status) ->
     # p in (0, 1) strictly: below 1.0 publishes, above 0.0 is spam, [0, 1] holds.
     assert jobs.score_comment(comment_id) == status
     assert db.scalar(select(Comment.status).where(Comment.id == comment_id)) == status
+
+
+def test_only_redoable_decisions_skip_the_fsync_on_sqlite(app, database_url) -> None:
+    """A comment's row is fsync'd before its 202; the worker's decision commits are not (a lost
+    decision leaves the comment pending, to be decided again), its other writes are."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("synchronous is a SQLite setting")
+    from sqlalchemy import text
+
+    def synchronous(sessions) -> int:
+        with sessions() as session:
+            return int(session.scalar(text("PRAGMA synchronous")))
+
+    scorer = jobs.get_scorer()
+    full, normal = 2, 1
+    assert synchronous(app.extensions["db_sessions"]) == full
+    assert synchronous(scorer.sessions) == full
+    assert synchronous(scorer.decision_sessions) == normal

@@ -97,8 +97,11 @@ class Scorer:
     """Decides pending comments in batches, in one transaction per batch."""
 
     def __init__(self, sessions: sessionmaker[Session], models: ModelHolder,
-                 batch_size: int) -> None:
+                 batch_size: int, decision_sessions: sessionmaker[Session] | None = None
+                 ) -> None:
         self.sessions = sessions
+        # Sessions for the decisions themselves (see `from_config`); others use `sessions`.
+        self.decision_sessions = decision_sessions or sessions
         self.models = models
         self.batch_size = batch_size
 
@@ -109,19 +112,23 @@ class Scorer:
         overrides = Thresholds(low, high) if low is not None and high is not None else None
         models = ModelHolder(ArtifactStore(config["MODEL_DIR"]), overrides)
         sessions = make_sessionmaker(make_engine(config["DATABASE_URL"]))
-        return cls(sessions, models, config["SCORE_BATCH_SIZE"])
+        # A decision is redoable: one lost to a power cut leaves its comment pending, and the
+        # reconciler queues it again. So its commit need not wait for the disk (SQLite).
+        decisions = make_sessionmaker(make_engine(config["DATABASE_URL"], redoable=True))
+        return cls(sessions, models, config["SCORE_BATCH_SIZE"], decisions)
 
     def close(self) -> None:
         """Release the database connections."""
-        engine = self.sessions.kw.get("bind")
-        if engine is not None:
-            engine.dispose()
+        for factory in {self.sessions, self.decision_sessions}:
+            engine = factory.kw.get("bind")
+            if engine is not None:
+                engine.dispose()
 
     def decide_pending(self, first_id: int | None = None) -> dict[int, str]:
         """Decide ``first_id`` (if still pending) and the oldest other pending comments, up to
         the batch size. Returns the new status of each comment this call decided."""
         self.models.refresh()
-        with self.sessions() as session:
+        with self.decision_sessions() as session:
             query = (
                 select(Comment)
                 .where(Comment.status == CommentStatus.PENDING)

@@ -10,17 +10,24 @@ class Base(DeclarativeBase):
     """Declarative base of every table."""
 
 
-def make_engine(url: str) -> Engine:
-    """Create an engine; SQLite gets WAL and a busy timeout so web and worker can share it."""
+def make_engine(url: str, *, redoable: bool = False) -> Engine:
+    """Create an engine; SQLite gets WAL and a busy timeout so web and worker can share it.
+
+    ``redoable``: every write through this engine can be done again from what is already
+    durable (the scoring worker's decisions: a decision lost to a power cut leaves its
+    comment pending, and the reconciler queues it again). Its SQLite commits then skip the
+    fsync (``synchronous=NORMAL``, still safe against a crash of the process); the next
+    commit of any other connection, or the next checkpoint, makes them durable."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30})
+        synchronous = "NORMAL" if redoable else "FULL"
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             # FULL: a comment we answered 202 for survives a power cut, not only a crash.
-            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.execute(f"PRAGMA synchronous={synchronous}")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
 
