@@ -19,7 +19,7 @@ from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from redis import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from service.db import Comment
@@ -114,11 +114,12 @@ def check_flood(redis: Redis, ip: str | None, email: str | None,
         log.warning("flood control skipped: Redis unavailable")
 
 
-def check_duplicate(session: Session, fields: dict[str, Any], ip: str | None) -> None:
+def check_duplicate(connection: Connection | Session, fields: dict[str, Any],
+                    ip: str | None) -> None:
     """409 with the existing comment's id if this exact comment was just submitted."""
     author = (Comment.author_email == fields["author_email"]) if fields.get("author_email") \
         else (Comment.author_name == fields["author_name"]) & (Comment.ip == ip)
-    existing = session.scalar(
+    existing = connection.scalar(
         select(Comment.id).where(
             Comment.post == fields["post"], Comment.content == fields["content"], author,
             Comment.created_at >= utcnow() - DUPLICATE_WINDOW,
