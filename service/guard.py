@@ -19,7 +19,7 @@ from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from redis import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from service.db import Comment
@@ -114,16 +114,27 @@ def check_flood(redis: Redis, ip: str | None, email: str | None,
         log.warning("flood control skipped: Redis unavailable")
 
 
+def _duplicate_query(by_email: bool) -> Select[int]:
+    author = (Comment.author_email == bindparam("email")) if by_email else \
+        (Comment.author_name == bindparam("name")) & (Comment.ip == bindparam("ip"))
+    return select(Comment.id).where(
+        Comment.post == bindparam("post"), Comment.content == bindparam("content"), author,
+        Comment.created_at >= bindparam("since"),
+    ).order_by(Comment.id.desc()).limit(1)
+
+
+# Built once: every submission runs one of them.
+_DUPLICATE_BY_EMAIL, _DUPLICATE_BY_NAME_AND_IP = _duplicate_query(True), _duplicate_query(False)
+
+
 def check_duplicate(connection: Connection | Session, fields: dict[str, Any],
                     ip: str | None) -> None:
     """409 with the existing comment's id if this exact comment was just submitted."""
-    author = (Comment.author_email == fields["author_email"]) if fields.get("author_email") \
-        else (Comment.author_name == fields["author_name"]) & (Comment.ip == ip)
+    email = fields.get("author_email")
     existing = connection.scalar(
-        select(Comment.id).where(
-            Comment.post == fields["post"], Comment.content == fields["content"], author,
-            Comment.created_at >= utcnow() - DUPLICATE_WINDOW,
-        ).order_by(Comment.id.desc()).limit(1)
+        _DUPLICATE_BY_EMAIL if email else _DUPLICATE_BY_NAME_AND_IP,
+        {"post": fields["post"], "content": fields["content"], "email": email,
+         "name": fields["author_name"], "ip": ip, "since": utcnow() - DUPLICATE_WINDOW},
     )
     if existing is not None:
         raise DuplicateCommentError(existing)

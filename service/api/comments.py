@@ -9,7 +9,7 @@ from flask import current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import RAISE
-from sqlalchemy import Connection, Table, func, insert, select
+from sqlalchemy import Connection, Table, bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from service import database, guard, limits, queue
@@ -71,10 +71,17 @@ _COMMENTS = cast(Table, Comment.__table__)
 _EVENTS = cast(Table, CommentEvent.__table__)
 
 
+# Built once (statement construction costs more than SQLite's lookup).
+_CLOSED = select(PostSettings.closed).where(PostSettings.post == bindparam("post"))
+_PARENT = select(_COMMENTS.c.post, _COMMENTS.c.status).where(_COMMENTS.c.id == bindparam("id"))
+_INSERT = insert(_COMMENTS)
+_BY_KEY = select(_COMMENTS.c.id, _COMMENTS.c.post, _COMMENTS.c.created_at).where(
+    _COMMENTS.c.idempotency_key == bindparam("key"))
+
+
 def _by_key(connection: Connection, key: str) -> tuple[dict[str, Any], int,
                                                        dict[str, str]] | None:
-    row = connection.execute(select(_COMMENTS.c.id, _COMMENTS.c.post, _COMMENTS.c.created_at)
-                             .where(_COMMENTS.c.idempotency_key == key)).first()
+    row = connection.execute(_BY_KEY, {"key": key}).first()
     return _accepted(*row) if row is not None else None
 
 
@@ -107,14 +114,12 @@ class Comments(MethodView):
         connection = database.session().connection()
         if key is not None and (existing := _by_key(connection, key)) is not None:
             return existing
-        closed = connection.scalar(select(PostSettings.closed)
-                                   .where(PostSettings.post == fields["post"]))
+        closed = connection.scalar(_CLOSED, {"post": fields["post"]})
         if closed:
             raise ForbiddenError("Comments are closed on this post.")
         parent_id = fields.get("parent_id")
         if parent_id is not None:
-            parent = connection.execute(select(_COMMENTS.c.post, _COMMENTS.c.status)
-                                        .where(_COMMENTS.c.id == parent_id)).first()
+            parent = connection.execute(_PARENT, {"id": parent_id}).first()
             if parent is None or parent.post != fields["post"] or \
                     parent.status != CommentStatus.PUBLISHED:
                 raise InvalidFieldError(
@@ -140,7 +145,7 @@ class Comments(MethodView):
             row.update(status=CommentStatus.SPAM, decided_by=DecidedBy.RULE,
                        reasons=[trap.spam_reason], decided_at=now)
         try:
-            result = connection.execute(insert(_COMMENTS).values(row))
+            result = connection.execute(_INSERT, row)
             ident = int(result.inserted_primary_key[0])  # type: ignore[index]
         except IntegrityError:
             # A concurrent retry with the same Idempotency-Key won the race.
