@@ -45,18 +45,22 @@ def score_job_id(comment_id: int) -> str:
 
 
 def enqueue_scoring(queue: Queue, comment_id: int) -> None:
-    """Queue the scoring job of one stored comment."""
-    queue.enqueue(
-        SCORE_JOB,
-        comment_id,
-        job_id=score_job_id(comment_id),
-        retry=SCORE_RETRY,
-        ttl=SCORE_JOB_TTL,
-        job_timeout=SCORE_JOB_TIMEOUT,
-        result_ttl=0,  # nobody reads results: the decision is on the comment's row
-        failure_ttl=7 * 24 * 3600,
-        description=f"score comment {comment_id}",
-    )
+    """Queue the scoring job of one stored comment, in one round trip to Redis (RQ alone
+    makes two: the queue registry, then the job and its push)."""
+    with queue.connection.pipeline() as pipe:
+        queue.enqueue(
+            SCORE_JOB,
+            comment_id,
+            job_id=score_job_id(comment_id),
+            retry=SCORE_RETRY,
+            ttl=SCORE_JOB_TTL,
+            job_timeout=SCORE_JOB_TIMEOUT,
+            result_ttl=0,  # nobody reads results: the decision is on the comment's row
+            failure_ttl=7 * 24 * 3600,
+            description=f"score comment {comment_id}",
+            pipeline=pipe,
+        )
+        pipe.execute()
 
 
 def scoring_queue() -> Queue:
