@@ -51,6 +51,18 @@ def test_starter_corpus_is_large_varied_and_labelled() -> None:
     assert len(deduplicate(corpus)) == len(corpus)
 
 
+def test_every_starter_comment_is_a_valid_submission() -> None:
+    """The demo and the benchmark post the starter corpus: the API must accept every row
+    (an e-mail like "r..o@hey.com" used to be refused with 422)."""
+    from service.schemas import CommentIn
+
+    fields = ("author_name", "author_email", "author_url", "content")
+    for example in starter_corpus():
+        sample = example.features()
+        body = {"post": "a-post", **{k: sample[k] for k in fields if sample.get(k)}}
+        assert CommentIn().validate(body) == {}, body
+
+
 def test_jsonl_loader_reports_the_bad_line(tmp_path: Path) -> None:
     path = tmp_path / "bad.jsonl"
     path.write_text('{"content": "ok", "label": "ham"}\n{"content": "x", "label": "maybe"}\n')
