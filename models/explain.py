@@ -25,7 +25,14 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MaxAbsScaler
 from sklearn.utils.sparsefuncs_fast import inplace_csr_row_normalize_l2
 
-from models.features import AUTHOR_MARKER, CUE_NAMES, Sample, cue_values, describe_cue
+from models.features import (
+    AUTHOR_MARKER,
+    CUE_NAMES,
+    Sample,
+    cue_count,
+    cue_values,
+    describe_cue,
+)
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -122,9 +129,11 @@ def _branch_rows(index: _FeatureIndex, samples: Sequence[Sample]
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     for branch in index.branch_list:
         if branch.scale is not None:
-            raw_cues = [cue_values(s) for s in samples]
-            dense = np.log1p(np.asarray(raw_cues, dtype=np.float64).reshape(n, len(CUE_NAMES)))
+            raw_cues = [cue_values(s)[:branch.width] for s in samples]
+            dense = np.log1p(np.asarray(raw_cues, dtype=np.float64).reshape(n, branch.width))
             dense /= branch.scale
+            if branch.weight is not None:  # FeatureUnion's transformer_weights, applied after
+                dense *= branch.weight
             rows, cols = np.nonzero(dense)
             indptr = np.zeros(n + 1, dtype=np.int64)
             np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
@@ -191,12 +200,16 @@ def _join(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]], n: int,
 def _transform_generic(union: Any, samples: Sequence[Sample]) -> sp.csr_matrix:
     """The union's output, computed branch by branch with each step's own ``transform``."""
     blocks = []
+    weights = union.transformer_weights or {}
     for name, branch in union.transformer_list:
         steps = branch.named_steps
         if name == "cues":
-            blocks.append(sp.csr_matrix(steps["scale"].transform(steps["cues"].transform(samples))))
+            block = sp.csr_matrix(steps["scale"].transform(steps["cues"].transform(samples)))
         else:
-            blocks.append(steps["tfidf"].transform(steps["text"].func(samples)))
+            block = steps["tfidf"].transform(steps["text"].func(samples))
+        if name in weights:
+            block = block * weights[name]
+        blocks.append(block)
     return sp.hstack(blocks, format="csr")
 
 
@@ -215,6 +228,7 @@ class _Branch:
     sublinear: bool = False
     norm: str | None = None
     scale: np.ndarray | None = None  # the cues' MaxAbsScaler
+    weight: float | None = None  # the union's transformer weight of the cues, if any
     # char_wb only: a text's whitespace tokens, and one token's n-gram columns (cached).
     tokens: Any = None
     token_ngrams: Any = None
@@ -270,14 +284,18 @@ def _index(union: Any) -> _FeatureIndex:
 def _build_index(union: Any) -> _FeatureIndex:
     branches: list[_Branch] = []
     start, fast = 0, True
+    weights = union.transformer_weights or {}
     for name, transformer in union.transformer_list:
         steps = transformer.named_steps
         if name == "cues":
             scaler = steps["scale"]
             fast = fast and isinstance(scaler, MaxAbsScaler) and not scaler.clip
-            branches.append(_Branch(name, start, len(CUE_NAMES), list(CUE_NAMES),
-                                    scale=getattr(scaler, "scale_", None)))
+            width = cue_count(steps["cues"])
+            branches.append(_Branch(name, start, width, list(CUE_NAMES[:width]),
+                                    scale=getattr(scaler, "scale_", None),
+                                    weight=weights.get(name)))
         else:
+            fast = fast and name not in weights  # only the cues may be weighted on this path
             tfidf = steps["tfidf"]
             names = [str(x) for x in tfidf.get_feature_names_out()]
             fast = fast and (not tfidf.binary and tfidf.use_idf and tfidf.norm in ("l2", None)

@@ -33,6 +33,30 @@ CALL_TO_ACTION = re.compile(
     r"my (?:channel|blog|website|site|page)|link in|follow me)\b",
     re.IGNORECASE,
 )
+# Engagement bait: asks for likes, thumbs, shares or subscriptions rather than for a visit
+# ("like this comment if...", "sub 4 sub", "please share"). Measured leave-one-video-out on
+# the YouTube corpus: with `SELF_PROMOTION` it lifts MCC from 0.881 to 0.897, and to 0.908
+# with the cues weighted x2 and C=50 (that weighting without these two cues: 0.866); the
+# starter corpus's 5-fold CV MCC moves from 0.934 to 0.930.
+ENGAGEMENT = re.compile(
+    r"\b(?:like (?:this|my) (?:comment|video|post)|(?:give|leave) (?:it|this|me) a "
+    r"(?:like|thumbs? up)|thumbs? up (?:if|this)|like (?:4|for) like|sub (?:4|for) sub|"
+    r"follow (?:4|for) follow|(?:please|pls|plz) (?:like|share|subscribe|sub|follow|check|watch|"
+    r"look|visit|comment)|share (?:this|your|it)|spread the word|vote (?:for|\w+ at))",
+    re.IGNORECASE,
+)
+# Self-promotion: points the reader at the author's own channel, video, music or page
+# (English, plus the commonest Spanish/Portuguese "subscribe"/"my channel" forms).
+SELF_PROMOTION = re.compile(
+    r"\b(?:subscri\w*|sub me|sub to me|subs\b|suscri\w*|inscri\w*|"
+    r"(?:check|take a look at|look at|watch|see|listen to|visit|search|look up) (?:out )?"
+    r"(?:my|this|our|me)\b|"
+    r"my (?:new )?(?:channel|video|videos|playlist|music|song|songs|track|cover|vlog|page|blog|"
+    r"website|site|canal)|mi canal|(?:follow|add) me|new (?:channel|video|song|track)|"
+    r"video on you ?tube|i (?:make|made|do|upload|post) (?:\w+ )?(?:videos|music|covers|songs|"
+    r"a channel|channel)|(?:on|to) my channel|my name is)\b",
+    re.IGNORECASE,
+)
 
 
 AUTHOR_MARKER = "author_"
@@ -70,6 +94,8 @@ CUE_NAMES: tuple[str, ...] = (
     "digit_ratio",
     "exclamations",
     "length",
+    "engagement_bait",
+    "self_promotion",
 )
 
 
@@ -89,6 +115,8 @@ def cue_values(sample: Sample) -> list[float]:
         sum(ch.isdigit() for ch in text) / chars,
         float(text.count("!")),
         float(len(text)),
+        float(len(ENGAGEMENT.findall(text))),
+        float(len(SELF_PROMOTION.findall(text))),
     ]
 
 
@@ -97,19 +125,31 @@ class CueFeatures(TransformerMixin, BaseEstimator):
     log1p so that counts and ratios share a scale."""
 
     def fit(self, X: Sequence[Sample], y: Any = None) -> CueFeatures:
-        """Nothing to learn; records the feature names."""
-        self.feature_names_out_ = np.array([f"cue:{name}" for name in CUE_NAMES], dtype=object)
+        """Nothing to learn; records the feature names and how many cues there are."""
+        self.n_cues_ = len(CUE_NAMES)
+        self.feature_names_out_ = self.get_feature_names_out()
         return self
 
     def transform(self, X: Sequence[Sample]) -> np.ndarray:
-        """One row of squashed cue values per sample."""
-        rows = [cue_values(sample) for sample in X]
-        values = np.asarray(rows, dtype=np.float64).reshape(len(rows), len(CUE_NAMES))
+        """One row of squashed cue values per sample (as many as when fitted)."""
+        n = cue_count(self)
+        rows = [cue_values(sample)[:n] for sample in X]
+        values = np.asarray(rows, dtype=np.float64).reshape(len(rows), n)
         return np.log1p(values)
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """Names of the cue columns."""
-        return np.array([f"cue:{name}" for name in CUE_NAMES], dtype=object)
+        return np.array([f"cue:{name}" for name in CUE_NAMES[:cue_count(self)]], dtype=object)
+
+
+def cue_count(cues: Any) -> int:
+    """How many cue columns a `CueFeatures` produces: all of `CUE_NAMES`, except in a model
+    pickled before the last ones were added (it keeps the columns it was fitted with)."""
+    if hasattr(cues, "n_cues_"):
+        return int(cues.n_cues_)
+    if hasattr(cues, "feature_names_out_"):  # fitted by an older version
+        return len(cues.feature_names_out_)
+    return len(CUE_NAMES)
 
 
 def describe_cue(name: str, raw: float) -> str:
@@ -136,6 +176,10 @@ def describe_cue(name: str, raw: float) -> str:
             return f"{count} exclamation mark" + ("s" if count != 1 else "")
         case "length":
             return f"{count} characters"
+        case "engagement_bait":
+            return "asks for likes or shares"
+        case "self_promotion":
+            return "promotes own channel"
     return name
 
 

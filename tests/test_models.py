@@ -263,3 +263,31 @@ def test_fast_transform_and_explanations_are_identical_to_sklearn(model_dir: Pat
     assert [[(c.feature, c.weight) for c in v.contributions] for v in singles] == (
         explained[:40] + explained[-5:])
     assert [v.spam_score for v in singles] == [v.spam_score for v in verdicts[:40] + verdicts[-5:]]
+
+
+def test_engagement_and_self_promotion_cues() -> None:
+    from models.features import CUE_NAMES, cue_values
+
+    def cue(name: str, text: str) -> float:
+        return cue_values({"content": text})[CUE_NAMES.index(name)]
+
+    assert cue("engagement_bait", "Like this comment if you're watching in 2015") == 1
+    assert cue("engagement_bait", "sub 4 sub, please share") == 2
+    assert cue("self_promotion", "Check out my new channel, subscribe!") >= 2
+    assert cue("self_promotion", "los invito a subscribirse a mi canal") >= 1
+    for text in ("Came here to check the views", "Thumbs up for the robot guy",
+                 "Great song, she deserves the award"):
+        assert cue("engagement_bait", text) == cue("self_promotion", text) == 0
+
+
+def test_cue_features_fitted_before_the_new_cues_keep_their_columns() -> None:
+    import numpy as np
+
+    from models.features import CUE_NAMES, CueFeatures
+
+    cues = CueFeatures().fit([{"content": "x"}])
+    assert cues.transform([{"content": "subscribe"}]).shape == (1, len(CUE_NAMES))
+    legacy = CueFeatures()  # as unpickled from an older model: ten names, no n_cues_
+    legacy.feature_names_out_ = np.array([f"cue:{n}" for n in CUE_NAMES[:10]], dtype=object)
+    assert legacy.transform([{"content": "subscribe"}]).shape == (1, 10)
+    assert list(legacy.get_feature_names_out()) == [f"cue:{n}" for n in CUE_NAMES[:10]]
