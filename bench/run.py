@@ -714,9 +714,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
     parser.add_argument("--peer", choices=["", "isso"], default="")
     parser.add_argument("--web-workers", type=int, default=2)
-    parser.add_argument("--web-threads", type=int, default=4,
-                        help="gunicorn threads per web worker (gthread when > 1): a request "
-                             "waiting on the database's fsync lets the next one be parsed")
+    parser.add_argument("--web-threads", type=int, default=1,
+                        help="gunicorn threads per web worker (gthread when > 1). Default: "
+                             "sync workers, as `make run`, `make web`, the Dockerfile and Isso")
     parser.add_argument("--scoring-workers", type=int, default=1)
     parser.add_argument("--connections", type=int, default=8,
                         help="wrk connections (sync workers queue the rest in the backlog)")
