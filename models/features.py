@@ -25,9 +25,13 @@ URL_RE = re.compile(
 EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
 PHONE_RE = re.compile(r"(?:\+?\d[\s().-]?){9,15}\d")
 MONEY_RE = re.compile(r"[$€£¥₹₽]\s?\d|\d\s?(?:usd|eur|dollars|euros|bucks|k/month|/day)\b", re.I)
+# The look-ahead after each \b below lists the letters the alternatives start with: re then
+# skips most positions at once (twice as fast, the same matches: tests/test_models.py).
+
 # Words that ask the reader to act: the core of nearly every comment spam.
 CALL_TO_ACTION = re.compile(
-    r"\b(?:check (?:out|my)|visit|click|subscribe|sign ?up|buy|order|discount|promo|free|"
+    r"\b(?=[bcdefgijlmopstvw])(?:check (?:out|my)|visit|click|subscribe|sign ?up|buy|order|"
+    r"discount|promo|free|"
     r"cheap|whats ?app|telegram|dm me|contact (?:me|us)|message me|call now|earn|income|"
     r"guaranteed|limited|offer|deal|bonus|casino|loan|investment|profit|join (?:now|us|my)|"
     r"my (?:channel|blog|website|site|page)|link in|follow me)\b",
@@ -39,7 +43,7 @@ CALL_TO_ACTION = re.compile(
 # with the cues weighted x2 and C=50 (that weighting without these two cues: 0.866); the
 # starter corpus's 5-fold CV MCC moves from 0.934 to 0.930.
 ENGAGEMENT = re.compile(
-    r"\b(?:like (?:this|my) (?:comment|video|post)|(?:give|leave) (?:it|this|me) a "
+    r"\b(?=[fglpstv])(?:like (?:this|my) (?:comment|video|post)|(?:give|leave) (?:it|this|me) a "
     r"(?:like|thumbs? up)|thumbs? up (?:if|this)|like (?:4|for) like|sub (?:4|for) sub|"
     r"follow (?:4|for) follow|(?:please|pls|plz) (?:like|share|subscribe|sub|follow|check|watch|"
     r"look|visit|comment)|share (?:this|your|it)|spread the word|vote (?:for|\w+ at))",
@@ -48,7 +52,7 @@ ENGAGEMENT = re.compile(
 # Self-promotion: points the reader at the author's own channel, video, music or page
 # (English, plus the commonest Spanish/Portuguese "subscribe"/"my channel" forms).
 SELF_PROMOTION = re.compile(
-    r"\b(?:subscri\w*|sub me|sub to me|subs\b|suscri\w*|inscri\w*|"
+    r"\b(?=[acfilmnostvw])(?:subscri\w*|sub me|sub to me|subs\b|suscri\w*|inscri\w*|"
     r"(?:check|take a look at|look at|watch|see|listen to|visit|search|look up) (?:out )?"
     r"(?:my|this|our|me)\b|"
     r"my (?:new )?(?:channel|video|videos|playlist|music|song|songs|track|cover|vlog|page|blog|"
@@ -102,7 +106,7 @@ CUE_NAMES: tuple[str, ...] = (
 def cue_values(sample: Sample) -> list[float]:
     """The generic cues of one sample, in `CUE_NAMES` order (raw, readable values)."""
     text = sample.get("content", "")
-    letters = sum(ch.isalpha() for ch in text) or 1
+    letters = sum(map(str.isalpha, text)) or 1
     chars = len(text) or 1
     return [
         float(len(URL_RE.findall(text))),
@@ -111,8 +115,8 @@ def cue_values(sample: Sample) -> list[float]:
         float(len(PHONE_RE.findall(text))),
         float(len(MONEY_RE.findall(text))),
         float(len(CALL_TO_ACTION.findall(text))),
-        sum(ch.isupper() for ch in text) / letters,
-        sum(ch.isdigit() for ch in text) / chars,
+        sum(map(str.isupper, text)) / letters,
+        sum(map(str.isdigit, text)) / chars,
         float(text.count("!")),
         float(len(text)),
         float(len(ENGAGEMENT.findall(text))),

@@ -280,6 +280,24 @@ def test_engagement_and_self_promotion_cues() -> None:
         assert cue("engagement_bait", text) == cue("self_promotion", text) == 0
 
 
+def test_cue_look_aheads_change_no_match() -> None:
+    """The first-letter look-aheads only speed the cue patterns up: without them, every
+    text of the starter corpus (and a few edge cases) gets the same matches."""
+    import re
+
+    from models import features
+
+    texts = [e.content for e in starter_corpus()] + [
+        "SUBSCRIBE!! Check out my channel", "i make videos", "Órder now", "sub4sub", "",
+        "thumbs UP if you agree", "mi canal", "Plz share", "fix the free-ish tier",
+    ]
+    for name in ("CALL_TO_ACTION", "ENGAGEMENT", "SELF_PROMOTION"):
+        fast = getattr(features, name)
+        plain = re.compile(re.sub(r"^\\b\(\?=\[[a-z]+\]\)", r"\\b", fast.pattern), fast.flags)
+        assert plain.pattern != fast.pattern
+        assert [fast.findall(t) for t in texts] == [plain.findall(t) for t in texts], name
+
+
 def test_cue_features_fitted_before_the_new_cues_keep_their_columns() -> None:
     import numpy as np
 
