@@ -383,15 +383,18 @@ def _contributions(
             elif branch.name == "chars":
                 if pieces is None:
                     pieces = _owners_index(words, _LONGEST_PIECE)
-                owners_of, stripped = pieces.get, branch.stripped
+                owners_of, stripped, add = pieces.get, branch.stripped, quoted.get
                 for local, weight in pairs:
                     if weight == 0.0:
                         continue
                     piece = stripped[local]
-                    owners = (owners_of(piece) if 0 < len(piece) <= _LONGEST_PIECE
-                              else [w for w in words if piece in w]) or [piece]
+                    owners = owners_of(piece)
+                    if owners is None:  # no word has it (punctuation), or longer than indexed
+                        owners = (None if 0 < len(piece) <= _LONGEST_PIECE
+                                  else [w for w in words if piece in w]) or [piece]
                     if len(owners) == 1:
-                        quoted[owners[0]] = quoted.get(owners[0], 0.0) + weight
+                        owner = owners[0]
+                        quoted[owner] = add(owner, 0.0) + weight
                     else:
                         share = len(owners)
                         for owner in owners:
