@@ -158,3 +158,41 @@ def test_only_redoable_decisions_skip_the_fsync_on_sqlite(app, database_url) -> 
     assert synchronous(app.extensions["db_sessions"]) == full
     assert synchronous(scorer.sessions) == full
     assert synchronous(scorer.decision_sessions) == normal
+
+
+def test_reconciler_requeues_only_comments_whose_job_is_missing_failed_or_lost(
+    app, db, post_comment, run_worker
+) -> None:
+    from datetime import timedelta
+
+    from rq import Queue
+    from rq.job import Job
+
+    from service.db.types import utcnow
+    from service.queue import score_job_id
+    from tests.conftest import QUEUE
+
+    redis = app.extensions["redis"]
+    queue = Queue(QUEUE, connection=redis)
+    decided = post_comment(content=HAM).get_json()["id"]
+    run_worker()
+    ids = [post_comment(content=f"{HAM} ({n})").get_json()["id"] for n in range(5)]
+    missing, queued, failed, lost, running = ids
+    Job.fetch(score_job_id(missing), connection=redis).delete()  # as if Redis lost it
+    for ident in (failed, lost, running):  # off the queue, as a worker would have taken them
+        queue.remove(score_job_id(ident))
+    Job.fetch(score_job_id(failed), connection=redis).set_status("failed")
+    for ident, started in ((lost, utcnow() - timedelta(seconds=jobs.LOST_JOB_SECONDS + 5)),
+                           (running, utcnow())):
+        job = Job.fetch(score_job_id(ident), connection=redis)
+        job.started_at = started.replace(tzinfo=None)
+        job.save()
+        job.set_status("started")
+
+    assert jobs.reconcile(jobs.get_scorer(), queue, older_than=0) == 3
+    requeued = {int(j.removeprefix("score-")) for j in queue.job_ids}
+    assert requeued == {missing, queued, failed, lost}  # `queued` was there all along
+    assert decided not in requeued and running not in requeued
+    assert jobs.reconcile(jobs.get_scorer(), queue, older_than=0) == 0  # never twice
+    run_worker()
+    assert {c.status for c in db.scalars(select(Comment))} == {CommentStatus.PUBLISHED}

@@ -332,8 +332,11 @@ def reconcile(scorer: Scorer, queue: Queue, older_than: float = RECONCILE_AFTER_
             .order_by(Comment.id).limit(RECONCILE_LIMIT)
         ))
     requeued = 0
-    for comment_id in ids:
-        job = queue.fetch_job(score_job_id(comment_id))
+    # One pipelined round trip for all their jobs (fetching them one by one cost 16 % of a
+    # worker during a 20,000-comment backlog).
+    found = Job.fetch_many([score_job_id(i) for i in ids], connection=queue.connection,
+                           serializer=queue.serializer)
+    for comment_id, job in zip(ids, found, strict=True):
         if job is not None:
             status = job.get_status(refresh=False)
             if status in (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED):
