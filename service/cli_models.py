@@ -12,7 +12,7 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 
 from models.artifacts import ArtifactError, ArtifactStore
-from service import learning
+from service import learning, webhooks
 from service.database import standalone_session
 from service.db import ModelVersion
 
@@ -110,6 +110,9 @@ def rescore(statuses: tuple[str, ...]) -> None:
     from worker import jobs  # scoring lives in the worker; this is a separate process
 
     scorer = jobs.configure(dict(current_app.config))
-    moved = jobs.rescore(scorer, statuses or ("pending", "held"))
+    hooks = webhooks.queue_for(current_app.extensions["redis"], dict(current_app.config))
+    moved = jobs.rescore(scorer, statuses or ("pending", "held"),
+                         on_moved=lambda session, comments:
+                         webhooks.comments_decided(session, hooks, comments))
     scorer.close()
     click.echo(json.dumps(moved))

@@ -249,3 +249,30 @@ def test_deliveries_stored_while_redis_was_down_are_queued_later(app, client, db
     db.expire_all()
     assert db.get(WebhookDelivery, delivery.id).delivered_at is not None
     assert len(receiver.requests) == 1
+
+
+def test_bot_trap_decisions_reach_webhooks_too(client, admin, receiver, post_comment,
+                                               run_worker) -> None:
+    add_webhook(client, admin, receiver.url)
+    comment_id = post_comment(hp_website="http://bot.example").get_json()["id"]
+    run_worker()  # no scoring job: only the delivery
+    assert receiver.events() == ["comment.spam"]
+    payload = json.loads(receiver.requests[0]["body"])["data"]
+    assert payload["id"] == comment_id and payload["reasons"] == ["honeypot field filled in"]
+
+
+def test_rescoring_moves_reach_webhooks(app, client, admin, receiver, post_comment, run_worker,
+                                        db) -> None:
+    from service.db import Comment, CommentStatus
+
+    add_webhook(client, admin, receiver.url)
+    spammy = "CHEAP VIAGRA online no prescription!!! order now http://pills-shop.xyz/buy"
+    comment_id = post_comment(content=spammy, author_name="Pills").get_json()["id"]
+    db.get(Comment, comment_id).status = CommentStatus.HELD  # held before this model
+    db.commit()
+    result = app.test_cli_runner().invoke(args=["model", "rescore", "--status", "held"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output.strip().splitlines()[-1]) == {"spam": 1}
+    run_worker()  # the comment's own scoring job finds nothing pending; the delivery goes out
+    assert receiver.events() == ["comment.spam"]
+    assert json.loads(receiver.requests[0]["body"])["data"]["id"] == comment_id

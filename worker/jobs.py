@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, timedelta
 from typing import Any, cast
@@ -353,11 +353,14 @@ def reconcile(scorer: Scorer, queue: Queue, older_than: float = RECONCILE_AFTER_
     return requeued
 
 
-def rescore(scorer: Scorer, statuses: Sequence[str] = ("pending", "held")) -> dict[str, int]:
+def rescore(scorer: Scorer, statuses: Sequence[str] = ("pending", "held"),
+            on_moved: Callable[[Session, list[Comment]], Any] | None = None) -> dict[str, int]:
     """Re-decide undecided and held comments with the active model and rules.
 
     Comments a moderator labelled are never touched; each move is audited as made by the
-    model (actor = who decided: model, rule or fallback). Returns moves per new status."""
+    model (actor = who decided: model, rule or fallback). ``on_moved`` gets the comments of
+    each batch that moved, after its commit (the CLI sends their webhook events). Returns
+    moves per new status."""
     scorer.models.refresh()
     moved: dict[str, int] = {}
     last_id = 0
@@ -372,6 +375,7 @@ def rescore(scorer: Scorer, statuses: Sequence[str] = ("pending", "held")) -> di
                 return moved
             last_id = comments[-1].id
             now = utcnow()
+            batch_moved: list[int] = []
             for comment, decision in zip(comments, scorer.decide(session, comments),
                                          strict=True):
                 if decision.status == comment.status:
@@ -391,4 +395,9 @@ def rescore(scorer: Scorer, statuses: Sequence[str] = ("pending", "held")) -> di
                         from_status=comment.status, to_status=decision.status, created_at=now,
                     ))
                     moved[decision.status] = moved.get(decision.status, 0) + 1
+                    batch_moved.append(comment.id)
             session.commit()
+            if on_moved is not None and batch_moved:
+                on_moved(session, list(session.scalars(
+                    select(Comment).where(Comment.id.in_(batch_moved)).order_by(Comment.id)
+                    .execution_options(populate_existing=True))))

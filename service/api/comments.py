@@ -12,7 +12,7 @@ from marshmallow import RAISE
 from sqlalchemy import Connection, Table, bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from service import database, guard, limits, queue
+from service import database, guard, limits, queue, webhooks
 from service.api.body import parse_body
 from service.db import Comment, CommentEvent, CommentStatus, DecidedBy, PostSettings
 from service.db.types import utcnow
@@ -160,7 +160,9 @@ class Comments(MethodView):
                 from_status=CommentStatus.PENDING, to_status=CommentStatus.SPAM,
                 note=trap.spam_reason, created_at=now))
         database.session().commit()
-        if not trap.spam_reason:
+        if trap.spam_reason:
+            _announce_trapped(ident)
+        else:
             try:
                 queue.enqueue_scoring(queue.scoring_queue(), ident)
             except Exception:
@@ -168,6 +170,19 @@ class Comments(MethodView):
                 log.warning("could not enqueue comment %s; left pending", ident,
                             extra={"comment_id": ident})
         return _accepted(ident, fields["post"], now)
+
+
+def _announce_trapped(ident: int) -> None:
+    """Send a bot trap's decision to the webhooks subscribed to `comment.spam`, like every
+    other decision. Best effort: the comment is stored and the bot gets its 202 regardless."""
+    session = database.session()
+    try:
+        hooks = webhooks.queue_for(queue.redis(), dict(current_app.config))
+        webhooks.comments_decided(session, hooks, [session.get_one(Comment, ident)])
+    except Exception:
+        session.rollback()
+        log.warning("could not announce trapped comment %s", ident, exc_info=True,
+                    extra={"comment_id": ident})
 
 
 @blp.route("/form-token")
