@@ -273,8 +273,14 @@ def test_engagement_and_self_promotion_cues() -> None:
 
     assert cue("engagement_bait", "Like this comment if you're watching in 2015") == 1
     assert cue("engagement_bait", "sub 4 sub, please share") == 2
-    assert cue("self_promotion", "Check out my new channel, subscribe!") >= 2
-    assert cue("self_promotion", "los invito a subscribirse a mi canal") >= 1
+    assert cue("self_promotion", "Check out my new channel, subscribe!") == 1  # new channel
+    assert cue("call_to_action", "Check out my new channel, subscribe!") == 2  # check, subscribe
+    assert cue("self_promotion", "los invito a subscribirse a mi canal") == 2
+    assert cue("self_promotion", "I make music videos, listen to my track") == 2
+    # A phrase counts for one cue only: counted twice, the model learnt a negative weight for
+    # one of them, and explanations said "promotes own channel -1.9" on blatant spam.
+    for text in ("subscribe", "check out my site", "my channel", "follow me"):
+        assert cue("call_to_action", text) >= 1 and cue("self_promotion", text) == 0
     for text in ("Came here to check the views", "Thumbs up for the robot guy",
                  "Great song, she deserves the award"):
         assert cue("engagement_bait", text) == cue("self_promotion", text) == 0
