@@ -315,3 +315,24 @@ def test_cue_features_fitted_before_the_new_cues_keep_their_columns() -> None:
     legacy.feature_names_out_ = np.array([f"cue:{n}" for n in CUE_NAMES[:10]], dtype=object)
     assert legacy.transform([{"content": "subscribe"}]).shape == (1, 10)
     assert list(legacy.get_feature_names_out()) == [f"cue:{n}" for n in CUE_NAMES[:10]]
+
+
+def test_fast_path_honours_a_weighted_cue_block() -> None:
+    """`features__transformer_weights` on the cues (tried for YouTube, not the default): the
+    fast transform and the one-comment path still give sklearn's numbers, bit for bit."""
+    import numpy as np
+
+    from models.explain import transform
+    from models.pipeline import build_pipeline
+
+    examples = starter_corpus()[::3]
+    pipeline = build_pipeline(features__transformer_weights={"cues": 2.0})
+    pipeline.fit([e.features() for e in examples], [e.label for e in examples])
+    samples = [dict(e.features()) for e in examples[:60]]
+    union = pipeline.named_steps["features"]
+    ours, theirs = transform(union, samples), union.transform(samples).tocsr()
+    assert np.array_equal(ours.indices, theirs.indices)
+    assert ours.data.tobytes() == theirs.data.tobytes()
+    expected = list(pipeline.predict_proba(samples)[:, 1])
+    assert [v.spam_score for v in score(pipeline, samples)] == expected
+    assert [score(pipeline, [s])[0].spam_score for s in samples] == expected
