@@ -3,6 +3,7 @@ by Playwright (never `playwright install`; `make test` installs the chromium pac
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from playwright.sync_api import expect
 from werkzeug.serving import make_server
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -69,7 +71,10 @@ def logged_in(page: Any, make_moderator: Callable[..., str]) -> Callable[..., An
         page.fill("input[name=name]", name)
         page.fill("input[name=password]", password)
         page.click("button[type=submit]")
-        page.wait_for_url("**/moderate")
+        # Polls the URL (the queue's script then adds its filters as a query string):
+        # wait_for_url once missed the redirect under load, the queue loaded, the wait
+        # timed out.
+        expect(page).to_have_url(re.compile(r"/moderate(\?.*)?$"), timeout=10_000)
         return page
 
     return _login
