@@ -132,8 +132,6 @@ def _branch_rows(index: _FeatureIndex, samples: Sequence[Sample]
             raw_cues = [cue_values(s)[:branch.width] for s in samples]
             dense = np.log1p(np.asarray(raw_cues, dtype=np.float64).reshape(n, branch.width))
             dense /= branch.scale
-            if branch.weight is not None:  # FeatureUnion's transformer_weights, applied after
-                dense *= branch.weight
             rows, cols = np.nonzero(dense)
             indptr = np.zeros(n + 1, dtype=np.int64)
             np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
@@ -142,21 +140,20 @@ def _branch_rows(index: _FeatureIndex, samples: Sequence[Sample]
         assert branch.vocabulary is not None and branch.idf is not None
         lookup, columns, counts = branch.vocabulary.get, [], []
         indptr_list = [0]
-        if branch.tokens is not None:
-            for doc in branch.text_of(samples):
+        for doc in branch.text_of(samples):
+            if branch.tokens is not None:  # np.unique sorts, as csr.sort_indices() would
                 found, found_counts = np.unique(branch.columns_of(doc), return_counts=True)
                 columns.extend(found.tolist())
                 counts.extend(found_counts.tolist())
-                indptr_list.append(len(columns))
-        for doc in branch.text_of(samples) if branch.tokens is None else ():
-            counter: dict[int, int] = {}
-            for feature, count in Counter(branch.analyze(doc)).items():
-                column = lookup(feature)
-                if column is not None:
-                    counter[column] = count
-            for column in sorted(counter):  # csr.sort_indices(): columns are unique
-                columns.append(column)
-                counts.append(counter[column])
+            else:
+                counter: dict[int, int] = {}
+                for feature, count in Counter(branch.analyze(doc)).items():
+                    column = lookup(feature)
+                    if column is not None:
+                        counter[column] = count
+                for column in sorted(counter):  # csr.sort_indices(): columns are unique
+                    columns.append(column)
+                    counts.append(counter[column])
             indptr_list.append(len(columns))
         local = np.asarray(columns, dtype=np.int32)
         data = np.asarray(counts, dtype=np.float64)
@@ -228,7 +225,6 @@ class _Branch:
     sublinear: bool = False
     norm: str | None = None
     scale: np.ndarray | None = None  # the cues' MaxAbsScaler
-    weight: float | None = None  # the union's transformer weight of the cues, if any
     # char_wb only: a text's whitespace tokens, and one token's n-gram columns (cached).
     tokens: Any = None
     token_ngrams: Any = None
@@ -283,8 +279,8 @@ def _index(union: Any) -> _FeatureIndex:
 
 def _build_index(union: Any) -> _FeatureIndex:
     branches: list[_Branch] = []
-    start, fast = 0, True
-    weights = union.transformer_weights or {}
+    # transformer_weights (none in the shipped pipeline) take the generic path.
+    start, fast = 0, not union.transformer_weights
     for name, transformer in union.transformer_list:
         steps = transformer.named_steps
         if name == "cues":
@@ -292,10 +288,8 @@ def _build_index(union: Any) -> _FeatureIndex:
             fast = fast and isinstance(scaler, MaxAbsScaler) and not scaler.clip
             width = cue_count(steps["cues"])
             branches.append(_Branch(name, start, width, list(CUE_NAMES[:width]),
-                                    scale=getattr(scaler, "scale_", None),
-                                    weight=weights.get(name)))
+                                    scale=getattr(scaler, "scale_", None)))
         else:
-            fast = fast and name not in weights  # only the cues may be weighted on this path
             tfidf = steps["tfidf"]
             names = [str(x) for x in tfidf.get_feature_names_out()]
             fast = fast and (not tfidf.binary and tfidf.use_idf and tfidf.norm in ("l2", None)

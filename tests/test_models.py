@@ -318,8 +318,9 @@ def test_cue_features_fitted_before_the_new_cues_keep_their_columns() -> None:
 
 
 def test_fast_path_honours_a_weighted_cue_block() -> None:
-    """`features__transformer_weights` on the cues (tried for YouTube, not the default): the
-    fast transform and the one-comment path still give sklearn's numbers, bit for bit."""
+    """`features__transformer_weights` on the cues (tried for YouTube, not the default):
+    `transform` and `score`, one comment or many, still give sklearn's numbers, bit for bit
+    (such a union takes the generic path)."""
     import numpy as np
 
     from models.explain import transform

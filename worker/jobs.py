@@ -125,7 +125,7 @@ class Scorer:
         models = ModelHolder(ArtifactStore(config["MODEL_DIR"]), overrides)
         sessions = make_sessionmaker(make_engine(config["DATABASE_URL"]))
         # A decision is redoable: one lost to a power cut leaves its comment pending, and the
-        # reconciler queues it again. So its commit need not wait for the disk (SQLite).
+        # reconciler queues it again. So its commit need not wait for the disk.
         decisions = make_sessionmaker(make_engine(config["DATABASE_URL"], redoable=True))
         return cls(sessions, models, config["SCORE_BATCH_SIZE"], decisions)
 
@@ -165,6 +165,7 @@ class Scorer:
             # SQLAlchemy core with statements built once: the ORM's per-row bookkeeping
             # cost more than scoring. Each UPDATE is conditional and checked on its own.
             connection = session.connection()
+            audit: list[dict[str, Any]] = []
             for comment, decision in zip(comments, decisions, strict=True):
                 result = connection.execute(_DECIDE, {
                     "comment_id": comment.id, "status": decision.status,
@@ -174,15 +175,12 @@ class Scorer:
                 })
                 if result.rowcount == 1:
                     decided[comment.id] = decision.status
-            if decided:
-                connection.execute(_AUDIT, [
-                    {"comment_id": comment_id, "actor": decision.decided_by, "action": "score",
-                     "from_status": CommentStatus.PENDING, "to_status": decision.status,
-                     "note": None, "created_at": now}
-                    for comment_id, decision in zip((c.id for c in comments), decisions,
-                                                    strict=True)
-                    if comment_id in decided
-                ])
+                    audit.append({"comment_id": comment.id, "actor": decision.decided_by,
+                                  "action": "score", "from_status": CommentStatus.PENDING,
+                                  "to_status": decision.status, "note": None,
+                                  "created_at": now})
+            if audit:
+                connection.execute(_AUDIT, audit)  # one executemany
             session.commit()
         for comment_id, status in decided.items():
             log.info("comment %s %s", comment_id, status, extra={"comment_id": comment_id})

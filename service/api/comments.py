@@ -75,6 +75,7 @@ _EVENTS = cast(Table, CommentEvent.__table__)
 _CLOSED = select(PostSettings.closed).where(PostSettings.post == bindparam("post"))
 _PARENT = select(_COMMENTS.c.post, _COMMENTS.c.status).where(_COMMENTS.c.id == bindparam("id"))
 _INSERT = insert(_COMMENTS)
+_INSERT_EVENT = insert(_EVENTS)
 _BY_KEY = select(_COMMENTS.c.id, _COMMENTS.c.post, _COMMENTS.c.created_at).where(
     _COMMENTS.c.idempotency_key == bindparam("key"))
 
@@ -155,10 +156,10 @@ class Comments(MethodView):
                 raise
             return existing
         if trap.spam_reason:
-            connection.execute(insert(_EVENTS).values(
-                comment_id=ident, actor=DecidedBy.RULE, action="bot-trap",
-                from_status=CommentStatus.PENDING, to_status=CommentStatus.SPAM,
-                note=trap.spam_reason, created_at=now))
+            connection.execute(_INSERT_EVENT, {
+                "comment_id": ident, "actor": DecidedBy.RULE, "action": "bot-trap",
+                "from_status": CommentStatus.PENDING, "to_status": CommentStatus.SPAM,
+                "note": trap.spam_reason, "created_at": now})
         database.session().commit()
         if trap.spam_reason:
             _announce_trapped(ident)
