@@ -26,6 +26,10 @@ MAX_CONTENT_LENGTH = 64 * 1024
 # batch with scikit-learn costs about the same as scoring one, RQ overhead is per job.
 SCORE_BATCH_SIZE = 500
 
+# How much lower a scoring worker's CPU priority is than the web's (nice, 0-19). Under a
+# burst, storing and answering comments comes first; their decisions catch up afterwards.
+SCORING_NICE = 10
+
 
 def _bool(value: str) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
@@ -55,6 +59,7 @@ def load_config(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         "SPAM_THRESHOLD_LOW": _optional_float(env.get("SPAM_THRESHOLD_LOW")),
         "SPAM_THRESHOLD_HIGH": _optional_float(env.get("SPAM_THRESHOLD_HIGH")),
         "SCORE_BATCH_SIZE": int(env.get("SCORE_BATCH_SIZE", SCORE_BATCH_SIZE)),
+        "SCORING_NICE": int(env.get("SCORING_NICE", SCORING_NICE)),
         "MAX_CONTENT_LENGTH": MAX_CONTENT_LENGTH,
         # Flood control: seconds between comments from one IP or e-mail (0: off).
         "FLOOD_SECONDS": int(env.get("FLOOD_SECONDS", 15)),

@@ -1,24 +1,47 @@
 """The scoring queue. Jobs are enqueued by dotted name so the web never imports the worker
-(nor scikit-learn)."""
+(nor scikit-learn).
+
+A stored comment does not get a job of its own: a scoring job decides every pending comment,
+oldest first, in batches. So the web only has to make sure that *a* scoring job will start
+after its commit. A Redis key names the job that is queued and not yet started; a submission
+that finds it set has nothing to queue (one round trip, the common case under load), and the
+job clears it when it starts, before it reads the pending comments. Either way, every stored
+comment is read by a job that starts after it was committed. The workers' reconciler covers
+the rest (Redis down at submission, a lost job).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import cast
+from uuid import uuid4
 
 from flask import Flask, current_app
 from redis import Redis
+from redis.exceptions import RedisError
 from rq import Queue, Retry
+from rq.job import Job, JobStatus
 
 log = logging.getLogger(__name__)
 
-SCORE_JOB = "worker.jobs.score_comment"
+SCORE_JOB = "worker.jobs.score_pending"
 # Transient failures (database briefly locked, a deploy) are retried after 1 s, 5 s and 30 s.
 SCORE_RETRY = Retry(max=3, interval=[1, 5, 30])
-# A scoring job that has not started within a day is pointless: the reconciler re-enqueues.
+# A scoring job that has not started within a day is pointless: the reconciler queues another.
 SCORE_JOB_TTL = 24 * 3600
-# A batch of 500 scores in well under a second; a job still running after this is stuck.
-SCORE_JOB_TIMEOUT = 30
+# A job stops taking batches after about 10 s (`worker.jobs.JOB_BUDGET_SECONDS`) and queues
+# its successor; a job still running after this is stuck.
+SCORE_JOB_TIMEOUT = 60
+# How long the "a job is queued" mark may outlive a job that was lost with Redis's memory or
+# never queued; the reconciler replaces a stale mark sooner.
+REQUESTED_TTL = 60
+
+# Deletes the mark only if it still names the given job (a newer job's mark stays).
+_CLEAR_IF_OURS = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
 
 
 def connect(url: str) -> Redis:
@@ -39,28 +62,59 @@ def redis() -> Redis:
     return cast(Redis, current_app.extensions["redis"])
 
 
-def score_job_id(comment_id: int) -> str:
-    """Job ids derive from the comment id, so a comment's job is always findable."""
-    return f"score-{comment_id}"
+def requested_key(queue: Queue) -> str:
+    """The key naming the scoring job that is queued and has not started yet."""
+    return f"{queue.name}:scoring-requested"
 
 
-def enqueue_scoring(queue: Queue, comment_id: int) -> None:
-    """Queue the scoring job of one stored comment, in one round trip to Redis (RQ alone
-    makes two: the queue registry, then the job and its push)."""
-    with queue.connection.pipeline() as pipe:
-        queue.enqueue(
-            SCORE_JOB,
-            comment_id,
-            job_id=score_job_id(comment_id),
-            retry=SCORE_RETRY,
-            ttl=SCORE_JOB_TTL,
-            job_timeout=SCORE_JOB_TIMEOUT,
-            result_ttl=0,  # nobody reads results: the decision is on the comment's row
-            failure_ttl=7 * 24 * 3600,
-            description=f"score comment {comment_id}",
-            pipeline=pipe,
-        )
-        pipe.execute()
+def request_scoring(queue: Queue, *, replace: bool = False) -> str | None:
+    """Make sure a scoring job starts after this call: queue one, unless one is queued and
+    not started yet. Returns the id of the job queued, or None when one was waiting already.
+    ``replace``: queue one whatever the mark says (the reconciler, for a stale mark)."""
+    connection = queue.connection
+    job_id = f"score-{uuid4().hex}"
+    key = requested_key(queue)
+    if not connection.set(key, job_id, nx=not replace, ex=REQUESTED_TTL):
+        return None
+    try:
+        with connection.pipeline() as pipe:
+            queue.enqueue(
+                SCORE_JOB,
+                job_id=job_id,
+                retry=SCORE_RETRY,
+                ttl=SCORE_JOB_TTL,
+                job_timeout=SCORE_JOB_TIMEOUT,
+                result_ttl=0,  # nobody reads results: the decisions are on the comments' rows
+                failure_ttl=7 * 24 * 3600,
+                description="score pending comments",
+                pipeline=pipe,
+            )
+            pipe.execute()
+    except Exception:
+        # The mark must not promise a job that does not exist (if Redis is gone, the mark
+        # expires, and the reconciler queues a job for the comments meanwhile).
+        with contextlib.suppress(RedisError):
+            started(queue, job_id)
+        raise
+    return job_id
+
+
+def started(queue: Queue, job_id: str) -> None:
+    """A scoring job starts: a submission from now on must queue another one."""
+    queue.connection.eval(_CLEAR_IF_OURS, 1, requested_key(queue), job_id)
+
+
+def scoring_queued(queue: Queue) -> bool:
+    """Whether the job the mark names is still waiting to run."""
+    job_id = queue.connection.get(requested_key(queue))
+    if job_id is None:
+        return False
+    if isinstance(job_id, bytes):
+        job_id = job_id.decode()
+    job = Job.fetch_many([job_id], connection=queue.connection,
+                         serializer=queue.serializer)[0]
+    return job is not None and job.get_status(refresh=False) in (
+        JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED)
 
 
 def scoring_queue() -> Queue:

@@ -206,17 +206,25 @@ def post_comment(client: FlaskClient) -> Callable[..., Any]:
     return _post
 
 
+class _CountingWorker(SimpleWorker):
+    """RQ's SimpleWorker, counting the jobs that succeeded (including those queued mid-run)."""
+
+    succeeded = 0
+
+    def handle_job_success(self, *args: Any, **kwargs: Any) -> None:
+        super().handle_job_success(*args, **kwargs)
+        self.succeeded += 1
+
+
 @pytest.fixture
 def run_worker(app: Flask) -> Callable[[], int]:
-    """Run a real RQ worker in burst mode on the app's queue; returns jobs processed."""
+    """Run a real RQ worker in burst mode on the app's queue; returns the jobs that succeeded."""
 
     def _run() -> int:
         connection = app.extensions["redis"]
-        queue = Queue(QUEUE, connection=connection)
-        queued, failed = queue.count, queue.failed_job_registry.count
-        SimpleWorker([queue], connection=connection).work(burst=True, with_scheduler=False)
-        # Scoring jobs keep no result (result_ttl=0): count what left the queue and did not fail.
-        return int(queued - (queue.failed_job_registry.count - failed))
+        worker = _CountingWorker([Queue(QUEUE, connection=connection)], connection=connection)
+        worker.work(burst=True, with_scheduler=False)
+        return worker.succeeded
 
     return _run
 

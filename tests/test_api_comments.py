@@ -9,7 +9,7 @@ from rq import Queue
 from sqlalchemy import select
 
 from service.db import Comment, CommentStatus
-from service.queue import score_job_id
+from service.queue import SCORE_JOB, requested_key
 
 VALID = {
     "post": "china-closing-ai-gap",
@@ -40,13 +40,14 @@ def test_submit_answers_202_pending_with_location_and_stores_the_row(client, db)
     assert row.created_at.tzinfo is not None
 
 
-def test_submit_enqueues_one_scoring_job_named_after_the_comment(app, post_comment) -> None:
-    comment_id = post_comment().get_json()["id"]
+def test_submissions_queue_one_scoring_job_until_it_starts(app, post_comment) -> None:
     queue = Queue(app.config["QUEUE_NAME"], connection=app.extensions["redis"])
-    assert queue.job_ids == [score_job_id(comment_id)]
-    job = queue.fetch_job(score_job_id(comment_id))
-    assert job.func_name == "worker.jobs.score_comment"
-    assert job.args == (comment_id,)
+    for n in range(3):
+        assert post_comment(content=f"{VALID['content']} ({n})").status_code == 202
+    [job_id] = queue.job_ids  # the first submission queued it; the others found it waiting
+    job = queue.fetch_job(job_id)
+    assert job.func_name == SCORE_JOB and job.args == ()
+    assert app.extensions["redis"].get(requested_key(queue)) == job_id.encode()
 
 
 def test_a_plain_html_form_post_is_accepted_and_blank_optionals_ignored(client, db) -> None:

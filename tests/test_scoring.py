@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -56,16 +57,42 @@ def test_comment_between_the_thresholds_is_held(app, db, post_comment, run_worke
     assert "between" in row.reasons[0]
 
 
-def test_one_job_decides_every_pending_comment_and_the_rest_are_no_ops(
-    db, post_comment, run_worker
+def test_one_job_decides_every_pending_comment_batch_after_batch(
+    app, db, post_comment, run_worker
 ) -> None:
-    ids = [post_comment(content=f"{HAM} ({i})").get_json()["id"] for i in range(3)]
-    assert jobs.score_comment(ids[0]) == CommentStatus.PUBLISHED
+    jobs.configure({**app.config, "SCORE_BATCH_SIZE": 2})
+    ids = [post_comment(content=f"{HAM} ({i})").get_json()["id"] for i in range(5)]
+    assert run_worker() == 1  # three batches of at most 2, one job
     assert {db.get(Comment, i).status for i in ids} == {CommentStatus.PUBLISHED}
-    decided_at = [db.get(Comment, i).decided_at for i in ids]
-    assert run_worker() == 3  # the three queued jobs run, and change nothing
-    db.expire_all()
-    assert [db.get(Comment, i).decided_at for i in ids] == decided_at
+    assert len({db.get(Comment, i).decided_at for i in ids}) == 3
+
+
+def test_a_comment_stored_after_the_job_started_queues_the_next_one(
+    app, db, post_comment, run_worker
+) -> None:
+    from rq import Queue
+
+    from service.queue import started
+    from tests.conftest import QUEUE
+
+    queue = Queue(QUEUE, connection=app.extensions["redis"])
+    first = post_comment(content=HAM).get_json()["id"]
+    [job_id] = queue.job_ids
+    started(queue, job_id)  # what the job does first, before it reads pending comments
+    second = post_comment(content=f"{HAM} (2)").get_json()["id"]
+    assert len(queue.job_ids) == 2
+    assert run_worker() == 2
+    assert {db.get(Comment, i).status for i in (first, second)} == {CommentStatus.PUBLISHED}
+
+
+def test_a_job_past_its_time_budget_hands_the_rest_to_a_successor(
+    app, db, post_comment, run_worker, monkeypatch
+) -> None:
+    jobs.configure({**app.config, "SCORE_BATCH_SIZE": 2})
+    monkeypatch.setattr(jobs, "JOB_BUDGET_SECONDS", -1.0)  # every batch is over budget
+    ids = [post_comment(content=f"{HAM} ({i})").get_json()["id"] for i in range(5)]
+    assert run_worker() == 3  # 2 + 2 + 1, each job queueing the next
+    assert {db.get(Comment, i).status for i in ids} == {CommentStatus.PUBLISHED}
 
 
 def test_scoring_a_decided_comment_again_leaves_it_alone(db, post_comment, run_worker) -> None:
@@ -166,39 +193,58 @@ def test_only_redoable_decisions_skip_waiting_for_the_disk(app, database_url) ->
     assert synchronous(scorer.decision_sessions) == redoable
 
 
-def test_reconciler_requeues_only_comments_whose_job_is_missing_failed_or_lost(
+def test_reconciler_queues_a_job_only_when_old_pending_comments_have_none_waiting(
     app, db, post_comment, run_worker
 ) -> None:
-    from datetime import timedelta
-
     from rq import Queue
     from rq.job import Job
 
-    from service.db.types import utcnow
-    from service.queue import score_job_id
+    from service.queue import requested_key, scoring_queued
     from tests.conftest import QUEUE
 
     redis = app.extensions["redis"]
     queue = Queue(QUEUE, connection=redis)
-    decided = post_comment(content=HAM).get_json()["id"]
-    run_worker()
-    ids = [post_comment(content=f"{HAM} ({n})").get_json()["id"] for n in range(5)]
-    missing, queued, failed, lost, running = ids
-    Job.fetch(score_job_id(missing), connection=redis).delete()  # as if Redis lost it
-    for ident in (failed, lost, running):  # off the queue, as a worker would have taken them
-        queue.remove(score_job_id(ident))
-    Job.fetch(score_job_id(failed), connection=redis).set_status("failed")
-    for ident, started in ((lost, utcnow() - timedelta(seconds=jobs.LOST_JOB_SECONDS + 5)),
-                           (running, utcnow())):
-        job = Job.fetch(score_job_id(ident), connection=redis)
-        job.started_at = started.replace(tzinfo=None)
-        job.save()
-        job.set_status("started")
+    scorer = jobs.get_scorer()
+    assert jobs.reconcile(scorer, queue, older_than=0) == 0  # nothing pending
+    ids = [post_comment(content=f"{HAM} ({n})").get_json()["id"] for n in range(3)]
+    assert scoring_queued(queue)
+    assert jobs.reconcile(scorer, queue, older_than=0) == 0  # their job is waiting
+    assert jobs.reconcile(scorer, queue, older_than=60) == 0  # and they are not old
 
-    assert jobs.reconcile(jobs.get_scorer(), queue, older_than=0) == 3
-    requeued = {int(j.removeprefix("score-")) for j in queue.job_ids}
-    assert requeued == {missing, queued, failed, lost}  # `queued` was there all along
-    assert decided not in requeued and running not in requeued
-    assert jobs.reconcile(jobs.get_scorer(), queue, older_than=0) == 0  # never twice
-    run_worker()
-    assert {c.status for c in db.scalars(select(Comment))} == {CommentStatus.PUBLISHED}
+    [lost] = queue.job_ids
+    Job.fetch(lost, connection=redis).delete()  # Redis lost the job; the mark names it
+    assert not scoring_queued(queue)
+    assert jobs.reconcile(scorer, queue, older_than=0) == 3
+    [fresh] = queue.job_ids
+    assert fresh != lost and redis.get(requested_key(queue)) == fresh.encode()
+    assert jobs.reconcile(scorer, queue, older_than=0) == 0  # never twice
+
+    queue.empty()
+    redis.delete(requested_key(queue))  # Redis was down: no mark, no job
+    assert jobs.reconcile(scorer, queue, older_than=0) == 3
+    assert run_worker() == 1
+    assert {db.get(Comment, i).status for i in ids} == {CommentStatus.PUBLISHED}
+    assert jobs.reconcile(scorer, queue, older_than=0) == 0
+
+
+_PRIORITY_PROBE = """
+import os, sys
+from worker.__main__ import lower_priority
+before = open("/proc/self/autogroup").read().split()[-1]
+lower_priority(int(sys.argv[1]))
+print(os.getpriority(os.PRIO_PROCESS, 0), before, open("/proc/self/autogroup").read().split()[-1])
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/autogroup").exists(), reason="no autogroups here")
+@pytest.mark.parametrize("own_session", [True, False])
+def test_a_scoring_worker_yields_the_cpu_to_the_web(own_session: bool) -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", _PRIORITY_PROBE, "7"], check=True, text=True,
+                         capture_output=True, start_new_session=own_session).stdout.split()
+    nice, group_before, group_after = (int(x) for x in out)
+    assert nice == os.getpriority(os.PRIO_PROCESS, 0) + 7
+    # Its own session is its own CPU group: that group yields too. A shared one is left be.
+    assert group_after == (7 if own_session else group_before)

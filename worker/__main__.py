@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from redis import Redis
@@ -55,6 +57,29 @@ def reconcile_forever(scorer: jobs.Scorer, redis: Redis, config: dict[str, Any],
             log.exception("reconciler round failed")
 
 
+def lower_priority(nice: int) -> None:
+    """Give this process (and the threads it starts later) ``nice`` lower CPU priority, and
+    its session's autogroup too: on Linux with autogroups (the default on desktops and many
+    servers), processes in different sessions share the CPU as groups, whatever their own
+    nice values, so a worker that leads its own session (a container's, or one started with
+    ``setsid``) would otherwise still take half the CPU from the web in a burst (measured:
+    docs/PERFORMANCE.md). A worker in a shared session leaves the group alone. Best effort."""
+    if nice <= 0:
+        return
+    try:
+        os.nice(nice)
+    except OSError as error:
+        log.warning("could not lower the worker's priority: %s", error)
+    autogroup = Path("/proc/self/autogroup")
+    if os.getsid(0) != os.getpid():
+        return  # the session (and its group) is shared, with the web perhaps: nice suffices
+    try:
+        if autogroup.exists():
+            autogroup.write_text(str(min(nice, 19)))
+    except OSError as error:  # no permission, or autogroups off: the process's nice applies
+        log.debug("autogroup priority unchanged: %s", error)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run a scoring worker until stopped (or until the queue is empty with --burst)."""
     parser = argparse.ArgumentParser(prog="python -m worker", description=__doc__)
@@ -64,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
 
     config = load_config()
     logs.configure(config["LOG_LEVEL"], config["JSON_LOGS"])
+    lower_priority(config["SCORING_NICE"])  # before any thread starts: they inherit it
     redis = connect(config["REDIS_URL"] or "redis://127.0.0.1:6379/0")
     scorer = jobs.configure(config)
     scorer.models.refresh()

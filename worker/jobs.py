@@ -1,23 +1,23 @@
 """RQ jobs: score pending comments and decide them (publish, hold, spam).
 
 A scoring worker process keeps one `Scorer`: the database sessions and the active model,
-loaded once and swapped when ``ACTIVE`` names another version. Jobs take ids, reload rows, and
-are idempotent: a comment leaves `pending` exactly once, by a conditional UPDATE.
+loaded once and swapped when ``ACTIVE`` names another version. A job reads the pending
+comments from the database, oldest first, in batches, and is idempotent: a comment leaves
+`pending` exactly once, by a conditional UPDATE.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, timedelta
+from datetime import timedelta
 from typing import Any, cast
 
-from redis.exceptions import RedisError
 from rq import Queue, get_current_job
-from rq.job import Job, JobStatus
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.artifacts import ArtifactError, ArtifactStore
@@ -33,7 +33,7 @@ from service.db import (
     make_sessionmaker,
 )
 from service.db.types import utcnow
-from service.queue import enqueue_scoring, score_job_id
+from service.queue import request_scoring, scoring_queued, started
 from service.rules import RuleSet
 from worker import events
 
@@ -139,6 +139,11 @@ class Scorer:
     def decide_pending(self, first_id: int | None = None) -> dict[int, str]:
         """Decide ``first_id`` (if still pending) and the oldest other pending comments, up to
         the batch size. Returns the new status of each comment this call decided."""
+        return self.decide_batch(first_id)[0]
+
+    def decide_batch(self, first_id: int | None = None) -> tuple[dict[int, str], int]:
+        """`decide_pending`, and how many pending comments the batch read (fewer than the
+        batch size: none were left)."""
         self.models.refresh()
         with self.decision_sessions() as session:
             query = (
@@ -158,7 +163,7 @@ class Scorer:
                 if own is not None:
                     comments.insert(0, own)
             if not comments:
-                return {}
+                return {}, 0
             decided: dict[int, str] = {}
             decisions = self.decide(session, comments)
             now = utcnow()  # after scoring: decided_at is when the verdict existed
@@ -184,7 +189,7 @@ class Scorer:
             session.commit()
         for comment_id, status in decided.items():
             log.info("comment %s %s", comment_id, status, extra={"comment_id": comment_id})
-        return decided
+        return decided, len(comments)
 
     def decide(self, session: Session, comments: Sequence[Comment]) -> list[Decision]:
         """The rules' and the model's decision for each comment (no database writes).
@@ -271,84 +276,70 @@ def get_scorer() -> Scorer:
     return _scorer or configure(load_config())
 
 
-def score_comment(comment_id: int) -> str | None:
-    """RQ job: decide comment ``comment_id`` (and other pending ones with it).
+# A job stops taking new batches after this long and queues its successor, well inside
+# SCORE_JOB_TIMEOUT (a 500-comment batch takes about a second).
+JOB_BUDGET_SECONDS = 10.0
 
-    Returns the comment's new status, or None if it had already been decided."""
+
+def score_pending() -> int:
+    """RQ job: decide every pending comment, oldest first, one batch (one transaction) at a
+    time, until none is left. Returns how many this job decided.
+
+    It first clears the mark that told submissions a job was waiting (`service.queue`), so a
+    comment committed from then on queues the next job, and one committed before is read
+    here. A comment leaves `pending` exactly once (a conditional UPDATE), whichever job or
+    worker gets to it."""
+    job = get_current_job()
+    queue = Queue(job.origin, connection=job.connection) if job is not None else None
+    if queue is not None and job is not None:
+        started(queue, job.id)
+    scorer = get_scorer()
+    deadline = time.monotonic() + JOB_BUDGET_SECONDS
+    total = 0
+    while True:
+        decided, read = scorer.decide_batch()
+        events.after_decisions(scorer, decided)  # webhooks, latency metrics, alerts
+        total += len(decided)
+        if read < scorer.batch_size:
+            return total
+        if time.monotonic() > deadline:
+            if queue is not None:
+                request_scoring(queue)  # the rest is the next job's (or a queued one's)
+            return total
+
+
+def score_comment(comment_id: int) -> str | None:
+    """Decide comment ``comment_id`` now, with the oldest other pending ones (a direct call:
+    the CLI and tests; the queue runs `score_pending`). Returns its new status, or None if it
+    had already been decided."""
     decided = get_scorer().decide_pending(comment_id)
-    events.after_decisions(get_scorer(), decided)  # webhooks, latency metrics, alerts
-    drop_queued_jobs([i for i in decided if i != comment_id])
+    events.after_decisions(get_scorer(), decided)
     return decided.get(comment_id)
 
 
-def drop_queued_jobs(comment_ids: Sequence[int]) -> int:
-    """Take the still-queued jobs of comments a batch just decided (and committed) off the
-    queue. Each would be a no-op that costs the worker a dequeue, a fetch and two status
-    writes, several ms, more than scoring the comment. A job already taken by a worker is
-    left alone (it finds nothing pending); the reconciler only looks at pending comments.
-    Best effort: a Redis error leaves the no-ops in place. Returns how many were dropped."""
-    job = get_current_job()
-    if job is None or not comment_ids:
-        return 0
-    redis = job.connection
-    queue = Queue(job.origin, connection=redis)
-    job_ids = [score_job_id(i) for i in comment_ids]
-    try:
-        with redis.pipeline(transaction=False) as pipe:
-            for job_id in job_ids:
-                queue.remove(job_id, pipeline=pipe)
-            removed = pipe.execute()
-        gone = [Job.key_for(j) for j, n in zip(job_ids, removed, strict=True) if n]
-        if gone:
-            redis.delete(*gone)
-    except RedisError as error:
-        log.warning("could not drop %d no-op jobs: %s", len(job_ids),
-                    error.__class__.__name__, extra={"job_id": job.id})
-        return 0
-    return len(gone)
-
-
-# A scoring job that "started" this long ago died with its worker (jobs take well under 10 s).
-LOST_JOB_SECONDS = 60
-# Pending comments older than this without a live job are queued again.
+# Pending comments older than this with no scoring job waiting get one from the reconciler.
 RECONCILE_AFTER_SECONDS = 5
-# At most this many comments re-queued per round (one job decides a whole batch anyway).
+# The reconciler counts at most this many of them (for its log line).
 RECONCILE_LIMIT = 1000
 
 
 def reconcile(scorer: Scorer, queue: Queue, older_than: float = RECONCILE_AFTER_SECONDS
               ) -> int:
-    """Queue again every pending comment whose job is missing, failed or lost.
-
-    A comment whose job is queued, scheduled, or started less than LOST_JOB_SECONDS ago is
-    left alone, so a comment is never queued twice at once. Returns how many were queued."""
+    """Queue a scoring job if comments have been pending for ``older_than`` seconds and none
+    is waiting: their submission could not reach Redis, or the job was lost (Redis lost its
+    memory, a worker died mid-job). Returns how many such comments there were when a job was
+    queued for them, else 0."""
     cutoff = utcnow() - timedelta(seconds=older_than)
     with scorer.sessions() as session:
-        ids = list(session.scalars(
+        waiting = session.scalar(select(func.count()).select_from(
             select(Comment.id)
             .where(Comment.status == CommentStatus.PENDING, Comment.created_at <= cutoff)
-            .order_by(Comment.id).limit(RECONCILE_LIMIT)
-        ))
-    requeued = 0
-    # One pipelined round trip for all their jobs (fetching them one by one cost 16 % of a
-    # worker during a 20,000-comment backlog).
-    found = Job.fetch_many([score_job_id(i) for i in ids], connection=queue.connection,
-                           serializer=queue.serializer)
-    for comment_id, job in zip(ids, found, strict=True):
-        if job is not None:
-            status = job.get_status(refresh=False)
-            if status in (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED):
-                continue
-            if status == JobStatus.STARTED and job.started_at is not None and (
-                utcnow() - job.started_at.replace(tzinfo=UTC)
-            ).total_seconds() < LOST_JOB_SECONDS:
-                continue
-            job.delete()
-        enqueue_scoring(queue, comment_id)
-        requeued += 1
-    if requeued:
-        log.warning("reconciler queued %d pending comments again", requeued)
-    return requeued
+            .limit(RECONCILE_LIMIT).subquery()))
+    if not waiting or scoring_queued(queue):
+        return 0
+    request_scoring(queue, replace=True)
+    log.warning("reconciler queued a scoring job for %d pending comments", waiting)
+    return int(waiting)
 
 
 def rescore(scorer: Scorer, statuses: Sequence[str] = ("pending", "held"),

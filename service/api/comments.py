@@ -165,10 +165,10 @@ class Comments(MethodView):
             _announce_trapped(ident)
         else:
             try:
-                queue.enqueue_scoring(queue.scoring_queue(), ident)
+                queue.request_scoring(queue.scoring_queue())
             except Exception:
-                # The comment is safe in the database; the reconciler queues it later.
-                log.warning("could not enqueue comment %s; left pending", ident,
+                # The comment is safe in the database; the reconciler queues a job later.
+                log.warning("could not queue scoring for comment %s; left pending", ident,
                             extra={"comment_id": ident})
         return _accepted(ident, fields["post"], now)
 
