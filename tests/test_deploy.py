@@ -55,6 +55,12 @@ def test_migration_runs_once_and_trains_if_missing(compose) -> None:
     assert migrate["depends_on"]["postgres"]["condition"] == "service_healthy"
 
 
+def test_scoring_workers_yield_the_cpu_to_the_web(compose) -> None:
+    web = compose["services"]["web"].get("cpu_shares", 1024)  # Docker's default weight
+    for name in ("worker1", "worker2"):
+        assert compose["services"][name]["cpu_shares"] < web
+
+
 def test_workers_run_the_worker_and_web_the_default(compose) -> None:
     for name in ("worker1", "worker2"):
         assert compose["services"][name]["command"] == ["python", "-m", "worker"]
