@@ -11,23 +11,25 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from typing import Any
 
 from flask import Flask, request
 
 app = Flask(__name__)
-_connection: sqlite3.Connection | None = None
+_local = threading.local()  # one connection per thread (`--web-threads` runs gthread)
 
 
 def _db() -> sqlite3.Connection:
-    global _connection
-    if _connection is None:
-        _connection = sqlite3.connect(os.environ["FLOOR_DB"], timeout=30, isolation_level=None)
-        _connection.execute("PRAGMA journal_mode=WAL")
-        _connection.execute("PRAGMA synchronous=FULL")
-        _connection.execute("CREATE TABLE IF NOT EXISTS comments (id INTEGER PRIMARY KEY, "
-                            "post TEXT, author_name TEXT, content TEXT)")
-    return _connection
+    connection: sqlite3.Connection | None = getattr(_local, "connection", None)
+    if connection is None:
+        connection = sqlite3.connect(os.environ["FLOOR_DB"], timeout=30, isolation_level=None)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=FULL")
+        connection.execute("CREATE TABLE IF NOT EXISTS comments (id INTEGER PRIMARY KEY, "
+                           "post TEXT, author_name TEXT, content TEXT)")
+        _local.connection = connection
+    return connection
 
 
 @app.get("/")

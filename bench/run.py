@@ -531,10 +531,9 @@ def run_floor(args: argparse.Namespace, result: dict[str, Any]) -> None:
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
-        warm = write_requests(VAR / "floor-warm.txt", [ours_request(c, {})
-                                                       for c in make_comments(300, seed=1)])
         procs.wait_http(f"http://127.0.0.1:{port}/")
-        python_load("closed", port, warm, count=300, concurrency=4)
+        # The warm-up and ingest files run_ours wrote: the same requests as ours got.
+        python_load("closed", port, VAR / "warm.txt", count=300, concurrency=4)
         log(f"floor max ingest (bench/floor.py): wrk, {args.connections} connections, "
             f"{args.ingest_seconds} s")
         cpu0 = procs.tree_cpu([master.pid])

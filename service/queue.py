@@ -94,13 +94,14 @@ def request_scoring(queue: Queue, *, replace: bool = False) -> str | None:
         # The mark must not promise a job that does not exist (if Redis is gone, the mark
         # expires, and the reconciler queues a job for the comments meanwhile).
         with contextlib.suppress(RedisError):
-            started(queue, job_id)
+            clear_request(queue, job_id)
         raise
     return job_id
 
 
-def started(queue: Queue, job_id: str) -> None:
-    """A scoring job starts: a submission from now on must queue another one."""
+def clear_request(queue: Queue, job_id: str) -> None:
+    """Clear the mark if it still names ``job_id``: the job starts (a submission from now on
+    must queue another one), or it could not be queued."""
     queue.connection.eval(_CLEAR_IF_OURS, 1, requested_key(queue), job_id)
 
 

@@ -72,13 +72,13 @@ def test_a_comment_stored_after_the_job_started_queues_the_next_one(
 ) -> None:
     from rq import Queue
 
-    from service.queue import started
+    from service.queue import clear_request
     from tests.conftest import QUEUE
 
     queue = Queue(QUEUE, connection=app.extensions["redis"])
     first = post_comment(content=HAM).get_json()["id"]
     [job_id] = queue.job_ids
-    started(queue, job_id)  # what the job does first, before it reads pending comments
+    clear_request(queue, job_id)  # what the job does first, before it reads pending comments
     second = post_comment(content=f"{HAM} (2)").get_json()["id"]
     assert len(queue.job_ids) == 2
     assert run_worker() == 2

@@ -70,9 +70,9 @@ def lower_priority(nice: int) -> None:
         os.nice(nice)
     except OSError as error:
         log.warning("could not lower the worker's priority: %s", error)
-    autogroup = Path("/proc/self/autogroup")
     if os.getsid(0) != os.getpid():
         return  # the session (and its group) is shared, with the web perhaps: nice suffices
+    autogroup = Path("/proc/self/autogroup")
     try:
         if autogroup.exists():
             autogroup.write_text(str(min(nice, 19)))

@@ -33,7 +33,7 @@ from service.db import (
     make_sessionmaker,
 )
 from service.db.types import utcnow
-from service.queue import request_scoring, scoring_queued, started
+from service.queue import clear_request, request_scoring, scoring_queued
 from service.rules import RuleSet
 from worker import events
 
@@ -136,14 +136,10 @@ class Scorer:
             if engine is not None:
                 engine.dispose()
 
-    def decide_pending(self, first_id: int | None = None) -> dict[int, str]:
-        """Decide ``first_id`` (if still pending) and the oldest other pending comments, up to
-        the batch size. Returns the new status of each comment this call decided."""
-        return self.decide_batch(first_id)[0]
-
     def decide_batch(self, first_id: int | None = None) -> tuple[dict[int, str], int]:
-        """`decide_pending`, and how many pending comments the batch read (fewer than the
-        batch size: none were left)."""
+        """Decide ``first_id`` (if still pending) and the oldest other pending comments, up to
+        the batch size. Returns the new status of each comment this call decided, and how
+        many pending comments the batch read (fewer than the batch size: none were left)."""
         self.models.refresh()
         with self.decision_sessions() as session:
             query = (
@@ -292,7 +288,7 @@ def score_pending() -> int:
     job = get_current_job()
     queue = Queue(job.origin, connection=job.connection) if job is not None else None
     if queue is not None and job is not None:
-        started(queue, job.id)
+        clear_request(queue, job.id)
     scorer = get_scorer()
     deadline = time.monotonic() + JOB_BUDGET_SECONDS
     total = 0
@@ -312,7 +308,7 @@ def score_comment(comment_id: int) -> str | None:
     """Decide comment ``comment_id`` now, with the oldest other pending ones (a direct call:
     the CLI and tests; the queue runs `score_pending`). Returns its new status, or None if it
     had already been decided."""
-    decided = get_scorer().decide_pending(comment_id)
+    decided, _ = get_scorer().decide_batch(comment_id)
     events.after_decisions(get_scorer(), decided)
     return decided.get(comment_id)
 
