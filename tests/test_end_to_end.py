@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -19,8 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from redis import exceptions as redis_errors
 
-from tests.conftest import ROOT, free_port
+from service.embedded_redis import free_port
+from tests.conftest import ROOT
 
 FIXTURE = Path(__file__).parent / "fixtures" / "acceptance_comments.jsonl"
 
@@ -114,3 +117,45 @@ def test_forty_unseen_comments_are_decided_within_a_minute(service: str) -> None
     status, problem = _request(f"{service}/api/v1/comments", b'{"post": "x"}',
                                "application/json")
     assert status == 422 and {"author_name", "content"} <= set(problem["errors"])
+
+
+def test_make_run_starts_every_part_and_stops_them_all(tmp_path: Path, model_dir: Path) -> None:
+    """`make run` (scripts/run.py) with no REDIS_URL: its own Redis, migrations, gunicorn and a
+    worker; it announces the service once the worker listens, and Ctrl-C stops every part."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
+    env.update(VAR_DIR=str(tmp_path), PORT=str(port), MODEL_DIR=str(model_dir),
+               DATABASE_URL=f"sqlite:///{tmp_path / 'run.db'}", LOG_LEVEL="WARNING")
+    with (tmp_path / "run.log").open("wb") as log:
+        run = subprocess.Popen([sys.executable, "scripts/run.py"], env=env, cwd=ROOT, stdout=log,
+                               stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while b"* comment service at" not in (tmp_path / "run.log").read_bytes():
+            assert run.poll() is None and time.monotonic() < deadline, (
+                tmp_path / "run.log").read_text()
+            time.sleep(0.1)
+        from redis import Redis
+        from rq import Queue, Worker
+
+        redis = Redis.from_url(f"unix://{tmp_path / 'redis.sock'}")
+        assert Worker.count(queue=Queue("scoring", connection=redis)) == 1  # announced when ready
+
+        status, body = _request(f"{base}/api/v1/comments", json.dumps({
+            "post": "china-closing-ai-gap", "author_name": "Ann", "author_email": "ann@example.org",
+            "content": "A clear article; the part on export rules taught me something."}).encode(),
+            "application/json")
+        assert status == 202
+        while _request(f"{base}/api/v1/comments/{body['id']}")[1]["status"] == "pending":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        os.killpg(run.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+        assert run.wait(timeout=60) == 0
+    output = (tmp_path / "run.log").read_text()
+    assert output.rstrip().endswith("* stopped"), output
+    with pytest.raises(OSError):  # the web is gone
+        urllib.request.urlopen(f"{base}/healthz", timeout=2)
+    with pytest.raises(redis_errors.ConnectionError):  # and so is its Redis
+        redis.ping()

@@ -56,7 +56,7 @@ def test_database_down_answers_503_then_recovers_without_restart(
 
 
 def test_postgres_refusing_connections_answers_503(redis_url: str, model_dir: Path) -> None:
-    from tests.conftest import free_port
+    from service.embedded_redis import free_port
 
     app = create_app({"TESTING": True, "REDIS_URL": redis_url, "MODEL_DIR": str(model_dir),
                       "DATABASE_URL": f"postgresql+psycopg://u@127.0.0.1:{free_port()}/x"})
@@ -69,7 +69,7 @@ def test_postgres_refusing_connections_answers_503(redis_url: str, model_dir: Pa
 
 def test_redis_down_still_accepts_comments(app, database_url, model_dir, db) -> None:
     from service.db import Comment, CommentStatus
-    from tests.conftest import free_port
+    from service.embedded_redis import free_port
 
     broken = create_app({**app.config, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"})
     response = broken.test_client().post(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from service import create_app
-from tests.conftest import free_port
+from service.embedded_redis import free_port
 
 
 def test_healthz_is_always_ok(client) -> None:

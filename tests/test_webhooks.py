@@ -195,7 +195,7 @@ def test_held_alert_email_reaches_smtp_server(app, held_comment, run_worker, db,
                                               monkeypatch) -> None:
     from aiosmtpd.controller import Controller
 
-    from tests.conftest import free_port
+    from service.embedded_redis import free_port
 
     class Inbox:
         def __init__(self) -> None:
