@@ -253,3 +253,29 @@ def test_a_scoring_worker_yields_the_cpu_to_the_web(own_session: bool) -> None:
     assert int(nice) == min(os.getpriority(os.PRIO_PROCESS, 0) + 7, 19)
     # Its own session is its own CPU group: that group yields too. A shared one is left be.
     assert group_after == ("7" if own_session else group_before)
+
+
+def test_pending_comments_are_read_through_the_partial_index(database_url: str) -> None:
+    """The batch query names the pending status in its SQL, so that even PostgreSQL's generic
+    plan for the prepared statement (psycopg prepares what it runs often) uses the partial
+    index ix_comments_pending rather than one entry per comment ever scored."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("a PostgreSQL plan")
+    import re
+
+    from sqlalchemy import text
+
+    from service.db import make_engine
+
+    statement = str(jobs.pending_batch(500).compile(dialect=make_engine(database_url).dialect))
+    names: list[str] = []
+    sql = re.sub(r"%\((\w+)\)s", lambda m: f"${names.append(m[1]) or len(names)}", statement)
+    engine = make_engine(database_url)
+    with engine.connect() as connection:
+        connection.execute(text("SET plan_cache_mode = force_generic_plan"))
+        connection.exec_driver_sql(f"PREPARE pending_batch AS {sql}")
+        args = ", ".join("500" for _ in names)
+        plan = "\n".join(connection.exec_driver_sql(
+            f"EXPLAIN EXECUTE pending_batch({args})").scalars())
+    engine.dispose()
+    assert "ix_comments_pending" in plan, plan

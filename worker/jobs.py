@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import Any, cast
 
 from rq import Queue, get_current_job
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import Select, Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.artifacts import ArtifactError, ArtifactStore
@@ -32,6 +32,7 @@ from service.db import (
     make_engine,
     make_sessionmaker,
 )
+from service.db.comments import PENDING
 from service.db.types import utcnow
 from service.queue import clear_request, request_scoring, scoring_queued
 from service.rules import RuleSet
@@ -105,6 +106,12 @@ _DECIDE = (
 _AUDIT = insert(cast(Table, CommentEvent.__table__))
 
 
+def pending_batch(size: int) -> Select[Comment]:
+    """The oldest ``size`` pending comments no other worker has locked, locked for this one."""
+    return (select(Comment).where(PENDING).order_by(Comment.id).limit(size)
+            .with_for_update(skip_locked=True))
+
+
 class Scorer:
     """Decides pending comments in batches, in one transaction per batch."""
 
@@ -142,18 +149,11 @@ class Scorer:
         many pending comments the batch read (fewer than the batch size: none were left)."""
         self.models.refresh()
         with self.decision_sessions() as session:
-            query = (
-                select(Comment)
-                .where(Comment.status == CommentStatus.PENDING)
-                .order_by(Comment.id)
-                .limit(self.batch_size)
-                .with_for_update(skip_locked=True)
-            )
-            comments = list(session.scalars(query))
+            comments = list(session.scalars(pending_batch(self.batch_size)))
             if first_id is not None and first_id not in {c.id for c in comments}:
                 own = session.scalars(
                     select(Comment)
-                    .where(Comment.id == first_id, Comment.status == CommentStatus.PENDING)
+                    .where(Comment.id == first_id, PENDING)
                     .with_for_update(skip_locked=True)
                 ).first()
                 if own is not None:
@@ -329,7 +329,7 @@ def reconcile(scorer: Scorer, queue: Queue, older_than: float = RECONCILE_AFTER_
     with scorer.sessions() as session:
         waiting = session.scalar(select(func.count()).select_from(
             select(Comment.id)
-            .where(Comment.status == CommentStatus.PENDING, Comment.created_at <= cutoff)
+            .where(PENDING, Comment.created_at <= cutoff)
             .limit(RECONCILE_LIMIT).subquery()))
     if not waiting or scoring_queued(queue):
         return 0

@@ -17,6 +17,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    literal_column,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeEngine
@@ -38,6 +40,8 @@ class CommentStatus(enum.StrEnum):
     # Removed by a moderator, but not spam (off-topic, abusive): never shown, trains as ham.
     REJECTED = "rejected"
 
+
+_PENDING_SQL = f"status = '{CommentStatus.PENDING.value}'"
 
 class DecidedBy(enum.StrEnum):
     """Who made the latest decision on a comment."""
@@ -97,8 +101,15 @@ class Comment(Base):
     __table_args__ = (
         # The public listing: published comments of one post, oldest first.
         Index("ix_comments_post_status_id", "post", "status", "id"),
-        # The scorer and the reconciler: pending comments, oldest first.
+        # Comments of one status, oldest first: the held queue and its alert.
         Index("ix_comments_status_created", "status", "created_at"),
+        # The scorer and the reconciler: pending comments, oldest first (`PENDING` below).
+        # Partial, so that it holds only the few comments waiting, not one entry per comment
+        # ever scored: every comment leaves `pending` once, and on PostgreSQL the entries of
+        # those old row versions stay in a full index until VACUUM (a batch's scan of 75,000
+        # of them took 6.7 ms; a plain index scan of this one skips them after one visit).
+        Index("ix_comments_pending", "id", postgresql_where=text(_PENDING_SQL),
+              sqlite_where=text(_PENDING_SQL)),
         # Trusted commenters: approved comments by e-mail.
         Index("ix_comments_email_label", "author_email", "label"),
         UniqueConstraint("idempotency_key", name="uq_comments_idempotency_key"),
@@ -106,3 +117,9 @@ class Comment(Base):
 
     def __repr__(self) -> str:
         return f"<Comment {self.id} {self.post!r} {self.status}>"
+
+
+# "This comment is pending", with the value written into the SQL: a plan only uses the partial
+# index ix_comments_pending when it can see the value, and PostgreSQL's generic plan for a
+# bound parameter cannot (psycopg prepares the statements it runs often).
+PENDING = Comment.status == literal_column(f"'{CommentStatus.PENDING.value}'")
