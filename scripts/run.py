@@ -15,6 +15,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from redis import Redis
+from rq import Queue, Worker
+
 from service.embedded_redis import RedisServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,9 +50,6 @@ def wait_for_worker(worker: subprocess.Popen[bytes], env: dict[str, str],
     """Wait until a scoring worker has loaded its model and listens on the queue (it registers
     with RQ only then), so that the service is announced when comments are decided at once.
     Comments submitted earlier are not lost: they wait as pending."""
-    from redis import Redis
-    from rq import Queue, Worker
-
     queue = Queue(env.get("QUEUE_NAME", "scoring"), connection=Redis.from_url(env["REDIS_URL"]))
     deadline = time.monotonic() + 120
     while worker.poll() is None and not stopping() and time.monotonic() < deadline:

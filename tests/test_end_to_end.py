@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from redis import Redis
 from redis import exceptions as redis_errors
+from rq import Queue, Worker
 
 from service.embedded_redis import free_port
 from tests.conftest import ROOT
@@ -136,9 +138,6 @@ def test_make_run_starts_every_part_and_stops_them_all(tmp_path: Path, model_dir
             assert run.poll() is None and time.monotonic() < deadline, (
                 tmp_path / "run.log").read_text()
             time.sleep(0.1)
-        from redis import Redis
-        from rq import Queue, Worker
-
         redis = Redis.from_url(f"unix://{tmp_path / 'redis.sock'}")
         assert Worker.count(queue=Queue("scoring", connection=redis)) == 1  # announced when ready
 
