@@ -261,20 +261,20 @@ def test_pending_comments_are_read_through_the_partial_index(database_url: str) 
     index ix_comments_pending rather than one entry per comment ever scored."""
     if not database_url.startswith("postgresql"):
         pytest.skip("a PostgreSQL plan")
+    import itertools
     import re
-
-    from sqlalchemy import text
 
     from service.db import make_engine
 
-    statement = str(jobs.pending_batch(500).compile(dialect=make_engine(database_url).dialect))
-    names: list[str] = []
-    sql = re.sub(r"%\((\w+)\)s", lambda m: f"${names.append(m[1]) or len(names)}", statement)
     engine = make_engine(database_url)
+    statement = str(jobs.pending_batch(500).compile(dialect=engine.dialect))
+    # psycopg's %(name)s placeholders become PREPARE's $1, $2, ... (only the LIMIT, here).
+    numbers = itertools.count(1)
+    sql, placeholders = re.subn(r"%\(\w+\)s", lambda _: f"${next(numbers)}", statement)
     with engine.connect() as connection:
-        connection.execute(text("SET plan_cache_mode = force_generic_plan"))
+        connection.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
         connection.exec_driver_sql(f"PREPARE pending_batch AS {sql}")
-        args = ", ".join("500" for _ in names)
+        args = ", ".join(["500"] * placeholders)
         plan = "\n".join(connection.exec_driver_sql(
             f"EXPLAIN EXECUTE pending_batch({args})").scalars())
     engine.dispose()

@@ -41,7 +41,9 @@ class CommentStatus(enum.StrEnum):
     REJECTED = "rejected"
 
 
+# The partial index's condition (ix_comments_pending).
 _PENDING_SQL = f"status = '{CommentStatus.PENDING.value}'"
+
 
 class DecidedBy(enum.StrEnum):
     """Who made the latest decision on a comment."""
