@@ -78,8 +78,11 @@ def load_config(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         "CORS_ORIGINS": [o.strip() for o in env.get("CORS_ORIGINS", "").split(",") if o.strip()],
         # If set, GET /metrics needs "Authorization: Bearer <this>" (empty: open, for scrapers).
         "METRICS_TOKEN": env.get("METRICS_TOKEN", ""),
-        # RQ queue of webhook deliveries (empty: the scoring queue, which workers already run).
-        "WEBHOOK_QUEUE_NAME": env.get("WEBHOOK_QUEUE_NAME", ""),
+        # RQ queue of webhook deliveries and alerts, run by a delivery worker of its own
+        # (`python -m worker --deliveries`): a slow receiver never delays a verdict.
+        "WEBHOOK_QUEUE_NAME": env.get("WEBHOOK_QUEUE_NAME", "deliveries"),
+        # /readyz fails when no scoring worker has beaten for this many seconds (0: no check).
+        "WORKER_SEEN_SECONDS": int(env.get("WORKER_SEEN_SECONDS", 30)),
         # Held comments at which moderators are alerted (at most once per ALERT_EVERY_SECONDS).
         "HELD_ALERT_THRESHOLD": int(env.get("HELD_ALERT_THRESHOLD", 10)),
         "ALERT_EVERY_SECONDS": int(env.get("ALERT_EVERY_SECONDS", 3600)),

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from typing import cast
 
 from flask import Flask, current_app, g
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.db import make_engine, make_sessionmaker
@@ -42,3 +44,35 @@ def ping() -> None:
     """Raise if the database does not answer."""
     with current_app.extensions["db_engine"].connect() as connection:
         connection.execute(text("SELECT 1"))
+
+
+# Below this much free space where a SQLite database lives, it is not ready: its next WAL
+# growth or checkpoint fails ("database or disk is full") even if a small write still fits.
+SQLITE_MIN_FREE_BYTES = 8 * 1024 * 1024
+
+
+class NotWritableError(Exception):
+    """The database answers but cannot take a write."""
+
+
+def write_probe() -> None:
+    """Raise if the database cannot take a committed write (disk full, read-only, a standby).
+
+    Cheap and table-free: SQLite rewrites its header's ``user_version`` (one page into the
+    WAL, fsync'd like a comment) and needs some free space on its filesystem; PostgreSQL
+    commits a transaction that was given an id (a WAL commit record)."""
+    engine = current_app.extensions["db_engine"]
+    with engine.connect() as connection:
+        if engine.dialect.name == "sqlite":
+            version = connection.exec_driver_sql("PRAGMA user_version").scalar() or 0
+            connection.exec_driver_sql(f"PRAGMA user_version = {int(version)}")
+            connection.commit()
+            database = make_url(str(engine.url)).database
+            if database and database != ":memory:":
+                stats = os.statvfs(os.path.dirname(os.path.abspath(database)))
+                free = stats.f_bavail * stats.f_frsize
+                if free < SQLITE_MIN_FREE_BYTES:
+                    raise NotWritableError(f"{free // 1024} KiB free")
+        elif engine.dialect.name == "postgresql":
+            connection.execute(text("SELECT txid_current()"))
+            connection.commit()

@@ -8,7 +8,7 @@ import time
 from flask import Flask, current_app, request
 from flask_limiter import Limiter
 
-from service import auth
+from service import auth, queue
 
 # A limit so high it never applies: how a limit set to "" in the settings is switched off.
 UNLIMITED = "1000000/second"
@@ -57,7 +57,11 @@ def init_app(app: Flask) -> None:
     """Point the limiter at the app's Redis."""
     app.config.setdefault("RATELIMIT_STORAGE_URI",
                           _storage_uri(app.config["REDIS_URL"] or "redis://127.0.0.1:6379/0"))
-    app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": 2,
-                                                        "socket_timeout": 2})
+    # Short timeouts, and once Redis fails the limiter skips it (limits lifted) and looks
+    # again after 1, 2, 4... s: a hung Redis costs one request, not every one.
+    timeout = queue.WEB_REDIS_TIMEOUT_SECONDS
+    app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": timeout,
+                                                        "socket_timeout": timeout})
+    app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
     limiter.init_app(app)
     limiter.request_filter(is_exempt)

@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import cast
+import time
+from typing import Any, cast
 from uuid import uuid4
 
+import pybreaker
 from flask import Flask, current_app
 from redis import Redis
-from redis.exceptions import RedisError
+from redis.client import Pipeline
+from redis.exceptions import ConnectionError, RedisError, TimeoutError
 from rq import Queue, Retry
 from rq.job import Job, JobStatus
 
@@ -44,17 +47,112 @@ return 0
 """
 
 
+# A web request's Redis calls give up after this long: a hung Redis costs one request a
+# quarter of a second, then the breaker skips Redis for every request for a while.
+WEB_REDIS_TIMEOUT_SECONDS = 0.25
+# Once Redis was seen down or hung, web requests skip it for this long (a comment is stored
+# pending and the reconciler queues it), then one request tries it again.
+BREAKER_RESET_SECONDS = 5
+# A blocking read (a wait for a job's result) gets a connection whose timeout outlasts it.
+BLOCKING_TIMEOUT_SECONDS = 30
+_BLOCKING_COMMANDS = frozenset({"BLPOP", "BRPOP", "BLMOVE", "BRPOPLPUSH", "BLMPOP", "BZPOPMIN",
+                                "BZPOPMAX", "BZMPOP", "XREAD", "XREADGROUP", "WAIT"})
+# When a worker of a queue last said it is alive (the reconciler thread writes it).
+WORKER_HEARTBEAT_KEY = "{queue}:worker-seen"
+
+
 def connect(url: str) -> Redis:
-    """A Redis client for ``url`` with short timeouts: a dead Redis must not stall a request."""
+    """A Redis client for ``url`` with short timeouts: a dead Redis must not stall a worker."""
     return Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+
+
+def _is_outage(error: BaseException) -> bool:
+    return isinstance(error, (ConnectionError, TimeoutError))
+
+
+def new_breaker() -> pybreaker.CircuitBreaker:
+    """A breaker that opens on the first connection error or timeout (not on a command's
+    own error, such as a wrong type) and lets one call through after BREAKER_RESET_SECONDS."""
+    return pybreaker.CircuitBreaker(fail_max=1, reset_timeout=BREAKER_RESET_SECONDS,
+                                    exclude=[lambda error: not _is_outage(error)],
+                                    name="redis")
+
+
+def _through(breaker: pybreaker.CircuitBreaker, call: Any, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return breaker.call(call, *args, **kwargs)
+    except pybreaker.CircuitBreakerError as error:
+        # What every caller already handles: Redis is unavailable.
+        raise ConnectionError(f"Redis skipped for {BREAKER_RESET_SECONDS} s after a failure"
+                              ) from error
+
+
+class GuardedPipeline(Pipeline):
+    """A pipeline whose round trip goes through the client's breaker."""
+
+    breaker: pybreaker.CircuitBreaker
+
+    def execute(self, raise_on_error: bool = True) -> list[Any]:
+        """Send the queued commands, unless the breaker is open."""
+        return cast(list[Any], _through(self.breaker, super().execute, raise_on_error))
+
+
+class GuardedRedis(Redis):
+    """The web's Redis client: short timeouts, and a circuit breaker so that a Redis that is
+    down or hung is skipped at once by every request until it answers again. Blocking reads
+    go to a second connection pool with a timeout longer than their wait."""
+
+    breaker: pybreaker.CircuitBreaker
+    blocking: Redis
+
+    def execute_command(self, *args: Any, **options: Any) -> Any:
+        """Run one command through the breaker."""
+        name = str(args[0]).upper() if args else ""
+        if name in _BLOCKING_COMMANDS and (name != "XREAD" or "BLOCK" in
+                                           [str(a).upper() for a in args]):
+            return _through(self.breaker, self.blocking.execute_command, *args, **options)
+        return _through(self.breaker, super().execute_command, *args, **options)
+
+    def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> GuardedPipeline:
+        """A pipeline sharing this client's breaker."""
+        pipe = GuardedPipeline(self.connection_pool, self.response_callbacks, transaction,
+                               shard_hint)
+        pipe.breaker = self.breaker
+        return pipe
+
+
+def connect_guarded(url: str, timeout: float = WEB_REDIS_TIMEOUT_SECONDS,
+                    breaker: pybreaker.CircuitBreaker | None = None) -> GuardedRedis:
+    """The web's client for ``url``: ``timeout`` on every call, one breaker for all of them."""
+    client = cast(GuardedRedis, GuardedRedis.from_url(
+        url, socket_connect_timeout=timeout, socket_timeout=timeout))
+    client.breaker = breaker or new_breaker()
+    client.blocking = Redis.from_url(url, socket_connect_timeout=timeout,
+                                     socket_timeout=BLOCKING_TIMEOUT_SECONDS)
+    return client
 
 
 def init_app(app: Flask) -> None:
     """Attach a Redis connection and the scoring queue to the app."""
     url = app.config["REDIS_URL"] or "redis://127.0.0.1:6379/0"
-    redis = connect(url)
+    redis = connect_guarded(url)
     app.extensions["redis"] = redis
     app.extensions["scoring_queue"] = Queue(app.config["QUEUE_NAME"], connection=redis)
+
+
+def mark_worker_seen(connection: Redis, queue_name: str) -> None:
+    """A worker of ``queue_name`` is alive now (its heartbeat, every few seconds)."""
+    connection.set(WORKER_HEARTBEAT_KEY.format(queue=queue_name), f"{time.time():.3f}",
+                   ex=24 * 3600)
+
+
+def worker_seen_ago(connection: Redis, queue_name: str) -> float | None:
+    """Seconds since a worker of ``queue_name`` last beat, or None if none ever did (in a
+    day)."""
+    value = connection.get(WORKER_HEARTBEAT_KEY.format(queue=queue_name))
+    if value is None:
+        return None
+    return max(0.0, time.time() - float(value))
 
 
 def redis() -> Redis:

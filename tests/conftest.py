@@ -171,7 +171,10 @@ def run_worker(app: Flask) -> Callable[[], int]:
 
     def _run() -> int:
         connection = app.extensions["redis"]
-        worker = _CountingWorker([Queue(QUEUE, connection=connection)], connection=connection)
+        # The scoring queue, then the delivery queue (its own worker in production).
+        worker = _CountingWorker([Queue(name, connection=connection) for name in
+                                  (QUEUE, app.config["WEBHOOK_QUEUE_NAME"])],
+                                 connection=connection)
         worker.work(burst=True, with_scheduler=False)
         return worker.succeeded
 

@@ -47,7 +47,7 @@ def test_database_down_answers_503_then_recovers_without_restart(
     assert down.status_code == 503
     assert down.mimetype == "application/problem+json"
     assert int(down.headers["Retry-After"]) > 0
-    assert client.get("/readyz").get_json()["down"] == ["database"]
+    assert client.get("/readyz").get_json()["down"] == ["database", "worker"]
     upgrade(f"sqlite:///{missing}")  # the database comes back
     up = client.post("/api/v1/comments", json=body)
     assert up.status_code == 202

@@ -12,10 +12,13 @@ def test_healthz_is_always_ok(client) -> None:
 
 def test_readyz_reports_database_redis_and_model(client) -> None:
     response = client.get("/readyz")
-    assert response.status_code == 200
     body = response.get_json()
-    assert body["down"] == []
+    assert body["checks"]["database"] == body["checks"]["redis"] == body["checks"]["model"] == "ok"
     assert body["checks"]["model_version"]
+    # No scoring worker runs in this test: not ready, and it says why.
+    assert response.status_code == 503
+    assert body["down"] == ["worker"]
+    assert body["checks"]["worker"] == "down: no scoring worker has started"
 
 
 def test_readyz_names_what_is_down(app, scratch_dir) -> None:

@@ -117,7 +117,7 @@ def test_generated_secret_is_shown_once_and_signs(client, admin, receiver, held_
     decided = client.post(f"/api/v1/moderation/comments/{comment_id}/decision",
                           headers=admin, json={"action": "spam"})
     assert decided.status_code == 200
-    queue = Queue(client.application.config["QUEUE_NAME"],
+    queue = Queue(client.application.config["WEBHOOK_QUEUE_NAME"],  # the delivery queue
                   connection=client.application.extensions["redis"])
     delivery_job = next(job for job in queue.get_jobs() if job.id.startswith("webhook-"))
     from worker.webhooks import deliver
@@ -140,7 +140,7 @@ def test_failed_delivery_is_logged_and_retried(client, admin, receiver, post_com
     [delivery] = db.query(WebhookDelivery).all()
     assert (delivery.attempts, delivery.status_code, delivery.delivered_at) == (1, 500, None)
     assert "500" in delivery.error
-    queue = Queue(client.application.config["QUEUE_NAME"],
+    queue = Queue(client.application.config["WEBHOOK_QUEUE_NAME"],
                   connection=client.application.extensions["redis"])
     assert queue.scheduled_job_registry.get_job_ids() == [f"webhook-{delivery.id}"]
 

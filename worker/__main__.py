@@ -1,4 +1,6 @@
-"""The scoring worker: ``python -m worker [--burst]``.
+"""The scoring worker: ``python -m worker [--burst]``; the delivery worker:
+``python -m worker --deliveries`` (webhook deliveries and alert e-mails, on a queue of their
+own, so that a slow receiver never delays a verdict; it loads no model).
 
 It preloads the model once and runs jobs in this same process (RQ's SimpleWorker): the default
 forking worker would re-import scikit-learn and the model for every job, under 1 comment/s.
@@ -9,6 +11,7 @@ it was submitted, or a worker died mid-job). If Redis goes away, the worker wait
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -24,7 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from service import logs, privacy, webhooks
 from service.config import load_config
-from service.queue import connect
+from service.queue import connect, mark_worker_seen
 from worker import jobs
 
 log = logging.getLogger("worker")
@@ -43,6 +46,7 @@ def reconcile_forever(scorer: jobs.Scorer, redis: Redis, config: dict[str, Any],
     queue = Queue(config["QUEUE_NAME"], connection=redis)
     while not stop.wait(RECONCILE_EVERY_SECONDS):
         try:
+            mark_worker_seen(redis, config["QUEUE_NAME"])  # what /readyz looks for
             if redis.set(RECONCILE_LOCK, 1, nx=True, ex=RECONCILE_EVERY_SECONDS - 1):
                 jobs.reconcile(scorer, queue)
                 with scorer.sessions() as session:
@@ -85,16 +89,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m worker", description=__doc__)
     parser.add_argument("--burst", action="store_true", help="exit when the queue is empty")
     parser.add_argument("--name", default=None, help="worker name (default: RQ's)")
+    parser.add_argument("--deliveries", action="store_true",
+                        help="run the delivery queue (WEBHOOK_QUEUE_NAME) instead of scoring")
     args = parser.parse_args(argv)
 
     config = load_config()
     logs.configure(config["LOG_LEVEL"], config["JSON_LOGS"])
-    lower_priority(config["SCORING_NICE"])  # before any thread starts: they inherit it
+    queue_name = config["WEBHOOK_QUEUE_NAME"] if args.deliveries else config["QUEUE_NAME"]
+    if not args.deliveries:
+        lower_priority(config["SCORING_NICE"])  # before any thread starts: they inherit it
     redis = connect(config["REDIS_URL"] or "redis://127.0.0.1:6379/0")
     scorer = jobs.configure(config)
-    scorer.models.refresh()
+    if not args.deliveries:
+        scorer.models.refresh()
     stop = threading.Event()
-    if not args.burst:
+    if not args.burst and not args.deliveries:
+        with contextlib.suppress(RedisError):
+            mark_worker_seen(redis, config["QUEUE_NAME"])
         threading.Thread(target=reconcile_forever, name="reconciler", daemon=True,
                          args=(scorer, redis, config, stop)).start()
     try:
@@ -102,8 +113,8 @@ def main(argv: list[str] | None = None) -> int:
             worker: SimpleWorker | None = None
             try:
                 # Built inside the loop: RQ talks to Redis already when a worker is created.
-                worker = SimpleWorker([config["QUEUE_NAME"]], connection=redis, name=args.name)
-                log.info("worker %s on queue %s, model %s", worker.name, config["QUEUE_NAME"],
+                worker = SimpleWorker([queue_name], connection=redis, name=args.name)
+                log.info("worker %s on queue %s, model %s", worker.name, queue_name,
                          scorer.models.version)
                 worker.work(burst=args.burst, with_scheduler=True,
                             logging_level=config["LOG_LEVEL"])

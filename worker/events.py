@@ -1,27 +1,26 @@
 """What follows a batch of decisions, once it is committed: webhook deliveries, latency
-metrics and the held-queue alert. Kept apart from `jobs.py` so scoring stays readable."""
+metrics and the held-queue alert. Kept apart from `jobs.py` so scoring stays readable; it
+imports nothing from `jobs.py` (jobs calls it with its session factory). The deliveries go to
+their own queue (WEBHOOK_QUEUE_NAME), run by the delivery worker."""
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 from redis.exceptions import RedisError
 from rq import get_current_job
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from service import metrics, notify, webhooks
 from service.config import load_config
 from service.db import Comment, CommentStatus
 from service.db.types import utcnow
 
-if TYPE_CHECKING:
-    from worker.jobs import Scorer
-
 log = logging.getLogger(__name__)
 
 
-def after_decisions(scorer: Scorer, decided: dict[int, str]) -> None:
+def after_decisions(sessions: sessionmaker[Session], decided: dict[int, str]) -> None:
     """Queue webhook events for ``decided`` (comment id -> new status), record latencies,
     alert moderators if the held queue grew. Needs the RQ job's Redis: a direct call outside
     a job (tests, scripts) does nothing."""
@@ -30,7 +29,7 @@ def after_decisions(scorer: Scorer, decided: dict[int, str]) -> None:
         return
     config = load_config()
     queue = webhooks.queue_for(job.connection, {**config, "QUEUE_NAME": job.origin})
-    with scorer.sessions() as session:
+    with sessions() as session:
         comments = list(session.scalars(
             select(Comment).where(Comment.id.in_(decided)).order_by(Comment.id)))
         webhooks.comments_decided(session, queue, comments)

@@ -295,7 +295,7 @@ def score_pending() -> int:
     total = 0
     while True:
         decided, read = scorer.decide_batch()
-        events.after_decisions(scorer, decided)  # webhooks, latency metrics, alerts
+        events.after_decisions(scorer.sessions, decided)  # webhooks, latency metrics, alerts
         total += len(decided)
         if read < scorer.batch_size:
             return total
@@ -311,7 +311,7 @@ def score_comment(comment_id: int) -> str | None:
     had already been decided."""
     scorer = get_scorer()
     decided, _ = scorer.decide_batch(comment_id)
-    events.after_decisions(scorer, decided)
+    events.after_decisions(scorer.sessions, decided)
     return decided.get(comment_id)
 
 

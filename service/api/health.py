@@ -24,18 +24,33 @@ def healthz() -> Response:
 
 @bp.get("/readyz")
 def readyz() -> tuple[Response, int]:
-    """Database, Redis and an intact active model: 200, or 503 naming what is down."""
+    """Database (writable), Redis, a scoring worker seen lately and an intact active model:
+    200, or 503 naming what is down."""
     checks: dict[str, Any] = {}
     try:
-        database.ping()
+        database.write_probe()
         checks["database"] = "ok"
     except Exception as exc:
-        checks["database"] = f"down: {exc.__class__.__name__}"
+        checks["database"] = f"down: {exc.__class__.__name__}: {str(exc)[:200]}"
+    parts = ["database", "redis"]
     try:
-        queue.redis().ping()
+        redis = queue.redis()
+        redis.ping()
         checks["redis"] = "ok"
-    except Exception as exc:
+        patience = int(current_app.config["WORKER_SEEN_SECONDS"])
+        if patience > 0:
+            parts.append("worker")
+            ago = queue.worker_seen_ago(redis, current_app.config["QUEUE_NAME"])
+            if ago is None:
+                checks["worker"] = "down: no scoring worker has started"
+            elif ago > patience:
+                checks["worker"] = f"down: no scoring worker seen for {ago:.0f} s"
+            else:
+                checks["worker"] = "ok"
+    except Exception as exc:  # the worker check needs Redis: with Redis down, only Redis is
         checks["redis"] = f"down: {exc.__class__.__name__}"
+        parts = ["database", "redis"]
+        checks.pop("worker", None)
     store = ArtifactStore(current_app.config["MODEL_DIR"])
     version = store.active_version()
     try:
@@ -46,6 +61,6 @@ def readyz() -> tuple[Response, int]:
         checks["model_version"] = version
     except ArtifactError as exc:
         checks["model"] = f"down: {exc}"
-    down = [name for name in ("database", "redis", "model") if checks[name] != "ok"]
+    down = [name for name in (*parts, "model") if checks[name] != "ok"]
     status = 503 if down else 200
     return jsonify(status="unavailable" if down else "ready", down=down, checks=checks), status
