@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DATA ?=
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run web worker train retrain evaluate moderator migrate test faults simulate lint bench clean browser
+.PHONY: run web worker deliveries train retrain evaluate moderator migrate test faults simulate lint bench clean browser
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ web: $(STAMP)
 ## worker: one scoring worker (needs REDIS_URL)
 worker: $(STAMP)
 	$(PY) -m worker
+
+## deliveries: one delivery worker: webhooks and alert e-mails (needs REDIS_URL)
+deliveries: $(STAMP)
+	$(PY) -m worker --deliveries
 
 ## moderator: create a moderator account, NAME=... [ROLE=admin] [PASSWORD=...]; prints its token
 moderator: $(STAMP)
@@ -58,10 +62,12 @@ browser:
 	  SUDO=$$( [ "$$(id -u)" -eq 0 ] || ! command -v sudo >/dev/null || echo sudo ); \
 	  $$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends chromium; }
 
-## faults: 500 comments while Redis stops for 5 s and a worker is SIGKILLed; prints the counts
+## faults: 500 comments while Redis stops for 5 s and a worker is SIGKILLed; then make run
+## itself with its worker and Redis killed, Redis paused and a slow webhook receiver
 faults: $(STAMP)
 	$(PY) -m models.train --if-missing
 	$(PY) scripts/faults.py --comments $(or $(COMMENTS),500) --redis-down 5
+	$(PY) scripts/drill_make_run.py
 
 ## simulate: the learning loop on a simulated site (SMS corpus as unseen traffic); JSON summary
 simulate: $(STAMP)

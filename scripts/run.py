@@ -1,8 +1,12 @@
-"""`make run`: the whole service on one machine, as in production.
+"""`make run`: the whole service on one machine, as in production, kept up by a supervisor.
 
 Starts, in order: an embedded Redis (unless REDIS_URL is set), the database migrations, the
-starter model if none is active, gunicorn with WEB_WORKERS workers on PORT, and one scoring
-worker. Ctrl-C or SIGTERM stops every child; a child that dies stops the rest.
+starter model if none is active, gunicorn with WEB_WORKERS workers on PORT, one scoring worker
+and one delivery worker (webhooks and alert e-mails). A child that dies is started again after
+a back-off (1 s, doubling up to 30 s while it keeps dying young), with a line naming it; the
+others keep running meanwhile, so the web keeps answering while a worker or Redis is down
+(comments wait as pending, and the reconciler queues them). Redis missing at any moment of
+start-up costs one line and a wait, not a traceback. Ctrl-C or SIGTERM stops every child.
 """
 
 from __future__ import annotations
@@ -13,49 +17,103 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from redis import Redis
+from redis.exceptions import RedisError
 from rq import Queue, Worker
 
-from service.embedded_redis import RedisServer
+from service.embedded_redis import RedisServer, answers
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = Path(os.environ.get("VAR_DIR", ROOT / "var"))
 
+# A child that dies is started again after FIRST_BACKOFF s, then twice as long each time it
+# dies again within HEALTHY_AFTER s of its start, up to MAX_BACKOFF s.
+FIRST_BACKOFF = 1.0
+MAX_BACKOFF = 30.0
+HEALTHY_AFTER = 30.0
+# Web and workers get this long to finish their requests and jobs on Ctrl-C.
+STOP_GRACE = 15.0
 
-def start_redis(children: list[subprocess.Popen[bytes]]) -> str:
-    """Start an embedded redis-server on a unix socket under var/; return its URL.
 
-    The process is appended to ``children`` (unless one from an earlier run still answers).
+@dataclass
+class Child:
+    """One supervised process: how to start it, and its restart bookkeeping."""
+
+    name: str
+    launch: Callable[[], subprocess.Popen[bytes] | None]
+    process: subprocess.Popen[bytes] | None = None
+    started_at: float = 0.0
+    backoff: float = FIRST_BACKOFF
+    restart_at: float | None = None
+    restarts: int = 0
+
+    def start(self) -> None:
+        """Start it now; a start that fails is retried after the back-off."""
+        self.restart_at = None
+        self.started_at = time.monotonic()
+        try:
+            self.process = self.launch()
+        except (OSError, RuntimeError) as error:
+            self.process = None
+            self._schedule(f"could not start ({error})")
+
+    def _schedule(self, why: str) -> None:
+        if time.monotonic() - self.started_at > HEALTHY_AFTER:
+            self.backoff = FIRST_BACKOFF  # it had been running fine: a fresh failure
+        delay = self.backoff
+        self.backoff = min(self.backoff * 2, MAX_BACKOFF)
+        self.restart_at = time.monotonic() + delay
+        self.restarts += 1
+        print(f"* {self.name} {why}; restarting in {delay:g} s", file=sys.stderr, flush=True)
+
+    def check(self) -> None:
+        """Notice a death and schedule the restart; restart when its time has come."""
+        if self.restart_at is not None:
+            if time.monotonic() >= self.restart_at:
+                self.start()
+            return
+        if self.process is not None and self.process.poll() is not None:
+            self._schedule(f"exited with {self.process.returncode}")
+            self.process = None
+
+    def alive(self) -> bool:
+        """Whether its process runs now."""
+        return self.process is not None and self.process.poll() is None
+
+
+def embedded_redis() -> tuple[str, Child | None]:
+    """An embedded redis-server on a unix socket under var/: its URL and its supervised child
+    (None when one from an earlier run still answers there: that one is left alone).
+
     The queue is rebuilt from the database by the reconciler; snapshots keep jobs across a
     restart anyway."""
     server = RedisServer(VAR, unix_socket=True, snapshot="redis.rdb", logfile=VAR / "redis.log",
                          session=True)
     if server.answers():
         print(f"* reusing the embedded Redis already running at {server.url}")
-        return server.url
-    try:
-        server.start()
-    except RuntimeError as error:
-        raise SystemExit(f"embedded {error}") from None
-    assert server.process is not None
-    children.append(server.process)
+        return server.url, None
+
+    def launch() -> subprocess.Popen[bytes] | None:
+        server.start()  # RuntimeError if it does not answer: retried after the back-off
+        return server.process
+
     print(f"* embedded Redis at {server.url}")
-    return server.url
+    return server.url, Child("embedded Redis", launch)
 
 
-def wait_for_worker(worker: subprocess.Popen[bytes], env: dict[str, str],
-                    stopping: Callable[[], bool]) -> None:
-    """Wait until a scoring worker has loaded its model and listens on the queue (it registers
-    with RQ only then), so that the service is announced when comments are decided at once.
-    Comments submitted earlier are not lost: they wait as pending."""
-    queue = Queue(env.get("QUEUE_NAME", "scoring"), connection=Redis.from_url(env["REDIS_URL"]))
-    deadline = time.monotonic() + 120
-    while worker.poll() is None and not stopping() and time.monotonic() < deadline:
-        if Worker.count(queue=queue):
-            return
-        time.sleep(0.1)
+def worker_listens(env: dict[str, str]) -> bool:
+    """Whether a scoring worker has loaded its model and listens on the queue (it registers
+    with RQ only then). Redis not answering: not yet."""
+    try:
+        with Redis.from_url(env["REDIS_URL"], socket_connect_timeout=1,
+                            socket_timeout=1) as redis:
+            queue = Queue(env.get("QUEUE_NAME", "scoring"), connection=redis)
+            return bool(Worker.count(queue=queue))
+    except (RedisError, OSError):
+        return False
 
 
 def run(cmd: list[str], env: dict[str, str]) -> None:
@@ -63,11 +121,42 @@ def run(cmd: list[str], env: dict[str, str]) -> None:
     subprocess.run(cmd, env=env, check=True, cwd=ROOT)
 
 
+def web_command(py: str, env: dict[str, str]) -> list[str]:
+    """gunicorn on PORT with WEB_WORKERS workers."""
+    return [py, "-m", "gunicorn", "service.wsgi:app",
+            "--bind", f"127.0.0.1:{env.get('PORT', '8000')}",
+            "--workers", env.get("WEB_WORKERS", "2"),
+            "--access-logfile", "-", "--graceful-timeout", "10"]
+
+
+def stop_all(groups: list[list[Child]]) -> None:
+    """Web and workers first (they finish their requests and jobs), Redis last, each group
+    given time to exit before the next is stopped."""
+    for group in groups:
+        running = [c.process for c in group if c.process is not None and c.alive()]
+        for process in running:
+            process.terminate()
+        deadline = time.monotonic() + STOP_GRACE
+        for process in running:
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def announce(port: str) -> None:
+    """The URLs, once comments are decided at once."""
+    print(f"* comment service at http://127.0.0.1:{port}  (Ctrl-C stops everything)")
+    print(f"*   submit:  POST http://127.0.0.1:{port}/api/v1/comments")
+    print(f"*   read:    GET  http://127.0.0.1:{port}/api/v1/posts/<post>/comments")
+    print(f"*   health:  GET  http://127.0.0.1:{port}/readyz")
+    print(f"*   demo:    http://127.0.0.1:{port}/demo/china-closing-ai-gap", flush=True)
+
+
 def main() -> int:
-    """Start every part and wait; stop them all on a signal or when one exits."""
+    """Start every part and keep them up until a signal."""
     VAR.mkdir(parents=True, exist_ok=True)
-    children: list[subprocess.Popen[bytes]] = []
-    redis_children: list[subprocess.Popen[bytes]] = []
     stopping = False
 
     def stop(signum: int, _frame: object) -> None:
@@ -78,51 +167,56 @@ def main() -> int:
     signal.signal(signal.SIGTERM, stop)
     env = dict(os.environ)
     py = sys.executable
+    redis_children: list[Child] = []
+    children: list[Child] = []
     try:
         if not env.get("REDIS_URL"):
-            env["REDIS_URL"] = start_redis(redis_children)
+            env["REDIS_URL"], redis_child = embedded_redis()
+            if redis_child is not None:
+                redis_children.append(redis_child)
+                redis_child.start()
         run([py, "-m", "flask", "--app", "service", "db", "upgrade"], env)
         run([py, "-m", "models.train", "--if-missing"], env)
-        port = env.get("PORT", "8000")
-        workers = env.get("WEB_WORKERS", "2")
-        children.append(subprocess.Popen(
-            [py, "-m", "gunicorn", "service.wsgi:app", "--bind", f"127.0.0.1:{port}",
-             "--workers", workers, "--access-logfile", "-", "--graceful-timeout", "10"],
-            env=env, cwd=ROOT, start_new_session=True,
-        ))
-        worker = subprocess.Popen([py, "-m", "worker"], env=env, cwd=ROOT, start_new_session=True)
-        children.append(worker)
-        wait_for_worker(worker, env, lambda: stopping)
-        print(f"* comment service at http://127.0.0.1:{port}  (Ctrl-C stops everything)")
-        print(f"*   submit:  POST http://127.0.0.1:{port}/api/v1/comments")
-        print(f"*   read:    GET  http://127.0.0.1:{port}/api/v1/posts/<post>/comments")
-        print(f"*   health:  GET  http://127.0.0.1:{port}/readyz")
-        print(f"*   demo:    http://127.0.0.1:{port}/demo/china-closing-ai-gap")
+
+        def spawn(cmd: list[str]) -> Callable[[], subprocess.Popen[bytes]]:
+            return lambda: subprocess.Popen(cmd, env=env, cwd=ROOT, start_new_session=True)
+
+        children += [
+            Child("web", spawn(web_command(py, env))),
+            Child("scoring worker", spawn([py, "-m", "worker"])),
+            Child("delivery worker", spawn([py, "-m", "worker", "--deliveries"])),
+        ]
+        for child in children:
+            child.start()
+        announced = False
+        waiting_since = time.monotonic()
+        told_redis = False
         while not stopping:
-            for child in children + redis_children:
-                if child.poll() is not None:
-                    print(f"* {child.args[0] if isinstance(child.args, list) else child.args}"
-                          f" exited with {child.returncode}; stopping", file=sys.stderr)
-                    stopping = True
+            for child in redis_children + children:
+                child.check()
+            if not announced:
+                if worker_listens(env):
+                    announce(env.get("PORT", "8000"))
+                    announced = True
+                elif not told_redis and time.monotonic() - waiting_since > 5:
+                    told_redis = _tell_if_redis_is_missing(env["REDIS_URL"])
             time.sleep(0.2)
     except subprocess.CalledProcessError as exc:
         print(f"* set-up step failed: {exc}", file=sys.stderr)
         return 1
     finally:
-        # Web and worker first (they finish their requests and jobs), Redis last, each
-        # group given time to exit before the next is stopped.
-        for group in (children, redis_children):
-            for child in group:
-                if child.poll() is None:
-                    child.terminate()
-            deadline = time.monotonic() + 15
-            for child in group:
-                try:
-                    child.wait(timeout=max(0.1, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    child.kill()
+        stop_all([children, redis_children])
         print("* stopped")
     return 0
+
+
+def _tell_if_redis_is_missing(url: str) -> bool:
+    """One readable line when Redis does not answer during start-up; True once said."""
+    if answers(url):
+        return False
+    print(f"* Redis at {url} does not answer; waiting for it (comments are stored meanwhile)",
+          file=sys.stderr, flush=True)
+    return True
 
 
 if __name__ == "__main__":
