@@ -107,6 +107,10 @@ class CommentAccepted(Schema):
     status = fields.Enum(CommentStatus, by_value=True, required=True)
     post = fields.String(required=True)
     created_at = fields.AwareDateTime(required=True)
+    secret = fields.String(metadata={"description": (
+        "Shows you your comment before it is published: send it as the X-Comment-Secret "
+        "header (or ?secret=) of GET /api/v1/comments/{id}, and to a data request. Shown "
+        "once; only its hash is stored.")})
 
 
 class FormTokenArgs(Schema):

@@ -226,3 +226,38 @@ def held_comment(db, post_comment) -> Callable[..., int]:
         return comment_id
 
     return _make
+
+
+# --- production settings (tests/security) ---------------------------------------------------
+
+PRODUCTION_SECRET_KEY = "a-real-secret-key-for-production-tests-0123456789"
+
+
+@pytest.fixture
+def production_app(database_url: str, redis_url: str, model_dir: Path,
+                   monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
+    """The app as APP_ENV=production runs it: a real secret key, no trusted IPs, every limit
+    on, errors answered (not raised) as gunicorn would; same database and Redis as `app`."""
+    monkeypatch.setenv("APP_ENV", "production")
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("SECRET_KEY", PRODUCTION_SECRET_KEY)  # the worker reads the environment
+    monkeypatch.delenv("TRUSTED_IPS", raising=False)
+    monkeypatch.delenv("METRICS_TOKEN", raising=False)
+    _empty_tables(database_url)
+    Redis.from_url(redis_url).flushdb()
+    app = create_app({"SECRET_KEY": PRODUCTION_SECRET_KEY, "DATABASE_URL": database_url,
+                      "REDIS_URL": redis_url, "MODEL_DIR": str(model_dir), "QUEUE_NAME": QUEUE})
+    assert app.config["TRUSTED_IPS"] == [] and app.config["RATE_LIMIT_PER_IP"]
+    scorer = jobs.configure(dict(app.config))
+    yield app
+    jobs.get_scorer().close()
+    scorer.close()
+    app.extensions["db_engine"].dispose()
+
+
+@pytest.fixture
+def reader(production_app: Flask) -> FlaskClient:
+    """An ordinary reader of the production app, from an untrusted address."""
+    client = production_app.test_client()
+    client.environ_base["REMOTE_ADDR"] = "203.0.113.10"
+    return client

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
+import secrets
 from typing import Any, cast
 
 from flask import current_app, request
@@ -17,6 +20,7 @@ from service.api.body import parse_body
 from service.db import Comment, CommentEvent, CommentStatus, DecidedBy, PostSettings
 from service.db.types import utcnow
 from service.errors import ForbiddenError, InvalidFieldError, NotFoundError, ServiceError
+from service.sites import SUBMISSION_POST_PREFIX
 from service.schemas import (
     CommentAccepted,
     CommentIn,
@@ -60,10 +64,29 @@ def _idempotency_key() -> str | None:
     return key
 
 
-def _accepted(ident: int, post: str, created_at: Any) -> tuple[dict[str, Any], int,
-                                                               dict[str, str]]:
+# The header (or ``secret`` query parameter) that shows an author their unpublished comment.
+SECRET_HEADER = "X-Comment-Secret"
+# 192 random bits: not guessable, short enough for a URL.
+SECRET_BYTES = 24
+
+
+def new_secret() -> tuple[str, str]:
+    """A fresh per-comment secret and the SHA-256 hex digest that is stored instead of it."""
+    secret = secrets.token_urlsafe(SECRET_BYTES)
+    return secret, hash_secret(secret)
+
+
+def hash_secret(secret: str) -> str:
+    """What the comments table keeps of a secret."""
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _accepted(ident: int, post: str, created_at: Any, secret: str | None = None
+              ) -> tuple[dict[str, Any], int, dict[str, str]]:
     # Always "pending" here: a comment a bot trap filed as spam must look like any other.
     body = {"id": ident, "status": CommentStatus.PENDING, "post": post, "created_at": created_at}
+    if secret is not None:
+        body["secret"] = secret
     return body, 202, {"Location": f"/api/v1/comments/{ident}"}
 
 
@@ -84,10 +107,21 @@ _BY_KEY = select(_COMMENTS.c.id, _COMMENTS.c.post, _COMMENTS.c.created_at).where
     _COMMENTS.c.idempotency_key == bindparam("key"))
 
 
+_NEW_SECRET = _COMMENTS.update().where(_COMMENTS.c.id == bindparam("ident")).values(
+    secret_hash=bindparam("secret_hash"))
+
+
 def _by_key(connection: Connection, key: str) -> tuple[dict[str, Any], int,
                                                        dict[str, str]] | None:
+    """The comment stored under this Idempotency-Key, with a fresh secret: only the hash of
+    the first was kept, and a client retrying never got the first answer."""
     row = connection.execute(_BY_KEY, {"key": key}).first()
-    return _accepted(*row) if row is not None else None
+    if row is None:
+        return None
+    secret, digest = new_secret()
+    connection.execute(_NEW_SECRET, {"ident": row.id, "secret_hash": digest})
+    database.session().commit()
+    return _accepted(*row, secret=secret)
 
 
 @blp.route("/comments")
@@ -137,8 +171,10 @@ class Comments(MethodView):
                               current_app.config["FLOOD_SECONDS"])
         trap = guard.check_bot_traps(fields["post"], honeypot, form_token)
         now = utcnow()
+        secret, secret_hash = new_secret()
         row = {
             **fields,
+            "secret_hash": secret_hash,
             "ip": ip,
             "user_agent": (request.user_agent.string or None) and request.user_agent.string[:512],
             "referer": request.referrer[:2048] if request.referrer else None,
@@ -174,7 +210,7 @@ class Comments(MethodView):
                 # The comment is safe in the database; the reconciler queues a job later.
                 log.warning("could not queue scoring for comment %s; left pending", ident,
                             extra={"comment_id": ident})
-        return _accepted(ident, fields["post"], now)
+        return _accepted(ident, fields["post"], now, secret)
 
 
 def _announce_trapped(ident: int) -> None:
@@ -205,13 +241,39 @@ class FormTokens(MethodView):
 class CommentById(MethodView):
     """One comment."""
 
+    @blp.doc(parameters=[
+        {"in": "header", "name": SECRET_HEADER, "required": False, "schema": {"type": "string"},
+         "description": "The `secret` of the 202: shows the author their comment before it "
+                        "is published."},
+        {"in": "query", "name": "secret", "required": False, "schema": {"type": "string"},
+         "description": f"The same as the {SECRET_HEADER} header."}])
     @blp.response(200, CommentOut)
-    def get(self, comment_id: int) -> Comment:
-        """A comment's public view (no e-mail, no IP), whatever its status."""
+    @blp.alt_response(404, description="No such published comment (or a wrong secret).")
+    def get(self, comment_id: int) -> Any:
+        """A published comment's public view (no e-mail, no IP). The author, with the secret
+        of the 202, also sees it before: ``pending``, then ``held`` for anything not
+        published (held, spam and rejected read alike, so a bot learns nothing)."""
         comment = database.session().get(Comment, comment_id)
-        if comment is None:
-            raise NotFoundError(f"No comment {comment_id}.")
-        return comment
+        # One answer for "missing", "not published" and "not yours": ids are sequential.
+        missing = NotFoundError(f"No comment {comment_id}.")
+        if comment is None or comment.post.startswith(SUBMISSION_POST_PREFIX):
+            raise missing  # rows sites reported through the Akismet API are never public
+        if comment.status == CommentStatus.PUBLISHED:
+            return comment
+        if not _is_author(comment):
+            raise missing
+        status = CommentStatus.PENDING if comment.status == CommentStatus.PENDING \
+            else CommentStatus.HELD
+        view = {name: getattr(comment, name) for name in CommentOut._declared_fields}
+        return {**view, "status": status, "decided_at": None}
+
+
+def _is_author(comment: Comment) -> bool:
+    """True if the request carries the secret of this comment's 202."""
+    given = request.headers.get(SECRET_HEADER) or request.args.get("secret")
+    if not given or not comment.secret_hash or len(given) > 256:
+        return False
+    return hmac.compare_digest(hash_secret(given), comment.secret_hash)
 
 
 @blp.route("/posts/<path:post>/comments")
@@ -224,7 +286,9 @@ class PostComments(MethodView):
         """Published comments, oldest first, ``limit`` per page; ``next`` is the next cursor."""
         post = post.strip("/")
         session = database.session()
-        published = (Comment.post == post, Comment.status == CommentStatus.PUBLISHED)
+        published = (Comment.post == post, Comment.status == CommentStatus.PUBLISHED,
+                     # what sites report through the Akismet API is never shown
+                     ~Comment.post.startswith(SUBMISSION_POST_PREFIX, autoescape=True))
         query = select(Comment).where(*published).order_by(Comment.id).limit(limit + 1)
         if cursor is not None:
             query = query.where(Comment.id > int(cursor))

@@ -99,6 +99,9 @@ class Comment(Base):
     label: Mapped[Label | None] = mapped_column(_str_enum(Label), nullable=True)
     # The client's Idempotency-Key header: a retried POST finds its comment instead of a twin.
     idempotency_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # SHA-256 of the secret the 202 gave the author: it shows them their comment before it
+    # is published (nobody else sees it then). Only the hash is stored.
+    secret_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     __table_args__ = (
         # The public listing: published comments of one post, oldest first.
@@ -115,6 +118,9 @@ class Comment(Base):
         # Trusted commenters: approved comments by e-mail.
         Index("ix_comments_email_label", "author_email", "label"),
         UniqueConstraint("idempotency_key", name="uq_comments_idempotency_key"),
+        # An erased comment's id is never given to the next one (SQLite would reuse the
+        # highest id otherwise; PostgreSQL's identity never goes back).
+        {"sqlite_autoincrement": True},
     )
 
     def __repr__(self) -> str:

@@ -162,7 +162,7 @@ def init_app(app: Flask) -> None:
             resources={route: {} for route in CORS_ROUTES},
             origins=origins,
             methods=["GET", "POST", "OPTIONS"],
-            allow_headers=["Content-Type", "Idempotency-Key"],
+            allow_headers=["Content-Type", "Idempotency-Key", "X-Comment-Secret"],
             expose_headers=["Location"],
             supports_credentials=False,
             max_age=CORS_MAX_AGE,

@@ -443,7 +443,9 @@
         self.showNotice(answer.status === 409 ? "You already sent this comment; checking on it…" :
           "Thank you! Your comment is being checked…", "info");
         self.fetchToken(); // a fresh token for the next comment
-        self.follow(answer.data.id);
+        // The 202's secret shows us our comment before it is published (a 409 has none:
+        // then we see it only once it is published).
+        self.follow(answer.data.id, typeof answer.data.secret === "string" ? answer.data.secret : null);
         return;
       }
       if (answer.status === 422) {
@@ -464,12 +466,13 @@
 
   // Ask for the new comment's status until it is decided. Held, spam and rejected all read
   // "awaiting moderation": a bot learns nothing about how it was judged.
-  Widget.prototype.follow = function (id) {
+  Widget.prototype.follow = function (id, secret) {
     var self = this;
     var deadline = Date.now() + POLL_DURATION_MS;
+    var headers = secret ? { "X-Comment-Secret": secret } : undefined;
     function poll() {
       return sleep(POLL_INTERVAL_MS).then(function () {
-        return request("GET", "/comments/" + encodeURIComponent(id));
+        return request("GET", "/comments/" + encodeURIComponent(id), undefined, headers);
       }).then(function (answer) {
         var status = answer.status === 200 && answer.data ? answer.data.status : "pending";
         if (status === "published") {
