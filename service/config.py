@@ -95,6 +95,15 @@ def load_config(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         "SMTP_STARTTLS": _bool(env.get("SMTP_STARTTLS", "1")),
         "SMTP_FROM": env.get("SMTP_FROM", "comments@localhost"),
         "ALERT_EMAIL_TO": _list(env.get("ALERT_EMAIL_TO", "")),
+        # Akismet API (service/api/akismet.py). Seconds comment-check waits for the verdict.
+        "AKISMET_CHECK_TIMEOUT": float(env.get("AKISMET_CHECK_TIMEOUT", 3)),
+        # comment-checks waiting for a verdict at once, over all web workers: the share of
+        # the web they may hold (the others are answered "retry later" at once).
+        "AKISMET_MAX_WAITING": int(env.get("AKISMET_MAX_WAITING", 1)),
+        # comment-checks per site key ("" turns it off); a busy blog gets a few a minute.
+        "AKISMET_RATE_LIMIT": env.get("AKISMET_RATE_LIMIT", "120/minute"),
+        # Wrong keys per IP before verify-key and friends answer 429 (keys have 48 bits).
+        "AKISMET_KEY_FAILURES": env.get("AKISMET_KEY_FAILURES", "30/hour"),
     }
     if overrides:
         config.update(overrides)

@@ -174,6 +174,8 @@ class QueueArgs(Schema):
     status = fields.Enum(CommentStatus, by_value=True, load_default=CommentStatus.HELD)
     post = fields.String(load_default=None, validate=validate.Length(max=MAX_POST_CHARS))
     q = fields.String(load_default=None, validate=validate.Length(min=1, max=200))
+    # The comments an Akismet site sent to comment-check (`sites list` shows the ids).
+    site = fields.Integer(load_default=None, validate=validate.Range(min=1, max=2**31 - 1))
     sort = fields.String(load_default="created", validate=validate.OneOf(QUEUE_SORTS))
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
     cursor = fields.String(load_default=None, validate=validate.Length(max=100))
@@ -328,6 +330,8 @@ class StatsArgs(Schema):
         unknown = RAISE
 
     days = fields.Integer(load_default=30, validate=validate.Range(min=1, max=365))
+    # Only the comments an Akismet site sent to comment-check.
+    site = fields.Integer(load_default=None, validate=validate.Range(min=1, max=2**31 - 1))
 
 
 class DayStats(Schema):

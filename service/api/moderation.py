@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from service import auth, database, moderation
 from service.api.webhooks import notify_decided
-from service.db import Comment, CommentEvent, CommentStatus
+from service.db import AkismetCheck, Comment, CommentEvent, CommentStatus
 from service.db.types import utcnow
 from service.errors import InvalidFieldError, NotFoundError, ServiceError
 from service.schemas import (
@@ -39,8 +39,15 @@ def _authenticate() -> None:
     auth.authenticate()
 
 
-def _filtered(post: str | None, q: str | None) -> list[Any]:
+def _of_site(site: int) -> Any:
+    """The comments an Akismet site sent (its checks and reports)."""
+    return Comment.id.in_(select(AkismetCheck.comment_id).where(AkismetCheck.site_id == site))
+
+
+def _filtered(post: str | None, q: str | None, site: int | None = None) -> list[Any]:
     conditions: list[Any] = []
+    if site is not None:
+        conditions.append(_of_site(site))
     if post:
         conditions.append(Comment.post == post.strip("/"))
     if q:
@@ -109,10 +116,10 @@ class Queue(MethodView):
     @blp.arguments(QueueArgs, location="query", as_kwargs=True, unknown=RAISE)
     @blp.response(200, QueuePage)
     def get(self, status: CommentStatus, post: str | None, q: str | None, sort: str,
-            limit: int, cursor: str | None) -> dict[str, Any]:
+            limit: int, cursor: str | None, site: int | None = None) -> dict[str, Any]:
         """Comments in one status (default: held, oldest first), with counts per status."""
         session = database.session()
-        conditions = _filtered(post, q)
+        conditions = _filtered(post, q, site)
         query = select(Comment).where(Comment.status == status, *conditions).limit(limit + 1)
         rows = list(session.scalars(_page_query(query, sort, cursor)))
         more = len(rows) > limit
@@ -205,7 +212,7 @@ class Stats(MethodView):
     @blp.doc(security=SECURITY)
     @blp.arguments(StatsArgs, location="query", as_kwargs=True, unknown=RAISE)
     @blp.response(200, StatsOut)
-    def get(self, days: int) -> dict[str, Any]:
+    def get(self, days: int, site: int | None = None) -> dict[str, Any]:
         """Per day and model version: comments published, held and filed as spam
         automatically, and moderators' overturns (false positives, missed spam)."""
         session = database.session()
@@ -219,10 +226,12 @@ class Stats(MethodView):
                                          "false_positives": 0, "missed_spam": 0,
                                          "held_resolved": 0})
 
+        of_site = [] if site is None else [_of_site(site)]
         automatic = session.execute(
             select(CommentEvent.created_at, CommentEvent.to_status, Comment.model_version)
             .join(Comment, Comment.id == CommentEvent.comment_id)
-            .where(CommentEvent.actor.in_(AUTOMATIC_ACTORS), CommentEvent.created_at >= since)
+            .where(CommentEvent.actor.in_(AUTOMATIC_ACTORS), CommentEvent.created_at >= since,
+                   *of_site)
         ).all()
         for when, to_status, version in automatic:
             if to_status in ("published", "held", "spam"):
@@ -231,7 +240,8 @@ class Stats(MethodView):
             select(CommentEvent.created_at, CommentEvent.from_status, CommentEvent.to_status,
                    Comment.model_version)
             .join(Comment, Comment.id == CommentEvent.comment_id)
-            .where(CommentEvent.moderator_id.is_not(None), CommentEvent.created_at >= since)
+            .where(CommentEvent.moderator_id.is_not(None), CommentEvent.created_at >= since,
+                   *of_site)
         ).all()
         for when, from_status, to_status, version in human:
             day = bucket(when, version)

@@ -57,11 +57,12 @@ from service.db.events import AdminEvent, CommentEvent  # noqa: E402
 from service.db.moderators import Moderator, Role  # noqa: E402
 from service.db.registry import ModelVersion  # noqa: E402
 from service.db.rules import PostSettings, Rule, RuleKind, Setting  # noqa: E402
-from service.db.sites import Site  # noqa: E402
+from service.db.sites import AkismetCheck, Site  # noqa: E402
 from service.db.webhooks import Webhook, WebhookDelivery  # noqa: E402
 
 __all__ = [
     "AdminEvent",
+    "AkismetCheck",
     "Base",
     "Comment",
     "CommentEvent",
