@@ -53,6 +53,8 @@ class DecidedBy(enum.StrEnum):
     # No model could be loaded: the comment is held for a human instead of published.
     FALLBACK = "fallback"
     MODERATOR = "moderator"
+    # Imported with the status and label it had on the blog it came from (flask ... import).
+    IMPORT = "import"
 
 
 class Label(enum.StrEnum):
@@ -99,6 +101,11 @@ class Comment(Base):
     label: Mapped[Label | None] = mapped_column(_str_enum(Label), nullable=True)
     # The client's Idempotency-Key header: a retried POST finds its comment instead of a twin.
     idempotency_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # The blog it belongs to, when known (an import with --site).
+    site_id: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("sites.id", ondelete="SET NULL", name="fk_comments_site_id"),
+        nullable=True,
+    )
 
     __table_args__ = (
         # The public listing: published comments of one post, oldest first.
