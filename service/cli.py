@@ -163,3 +163,6 @@ def init_app(app: Flask) -> None:
 
     app.cli.add_command(model_cli)
     app.cli.add_command(sites_cli)
+    from service.cli_import import import_comments
+
+    app.cli.add_command(import_comments)

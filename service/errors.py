@@ -75,3 +75,8 @@ class ConflictError(ServiceError):
     status = 409
     title = "Conflict"
     type_slug = "conflict"
+
+
+class ImportFileError(Exception):
+    """A file given to ``flask --app service import`` is missing, unreadable or not in the
+    format named (never an HTTP answer: the CLI prints it on one line)."""

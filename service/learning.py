@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from models.artifacts import ArtifactError, ArtifactStore
 from models.data import HAM, SPAM, Example, deduplicate, load_paths, starter_corpus
 from models.policy import MAX_HAM_AS_SPAM, MAX_SPAM_PUBLISHED, Thresholds
-from service.db import Comment, ModelVersion
+from service.db import Comment, CommentImport, ModelVersion
 from service.db.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -35,19 +35,23 @@ EPOCH = "1970-01-01T00:00:00+00:00"
 
 
 def site_examples_with_times(session: Session) -> tuple[list[Example], list[Any]]:
-    """Every comment a moderator (or a site, via submit-spam/ham) labelled, oldest decision
-    first, and the time of each decision."""
-    rows = session.scalars(
-        select(Comment).where(Comment.label.is_not(None))
+    """Every comment a moderator (or a site, via submit-spam/ham, or an import of the blog's
+    history) labelled, oldest decision first, and when each label reached this database:
+    its decision's time, or for an imported one the time of the import (a model trained
+    before the import never saw it, however old the comment)."""
+    rows = session.execute(
+        select(Comment, CommentImport.imported_at)
+        .outerjoin(CommentImport, CommentImport.comment_id == Comment.id)
+        .where(Comment.label.is_not(None))
         .order_by(Comment.decided_at, Comment.id)
     ).all()
     examples = [
         Example(content=c.content, label=SPAM if c.label == "spam" else HAM,
                 author_name=c.author_name or "", author_email=c.author_email or "",
                 author_url=c.author_url or "", group="site")
-        for c in rows
+        for c, _ in rows
     ]
-    return examples, [c.decided_at for c in rows]
+    return examples, [imported_at or c.decided_at for c, imported_at in rows]
 
 
 def site_examples(session: Session) -> list[Example]:

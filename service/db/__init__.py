@@ -54,6 +54,7 @@ def make_sessionmaker(engine: Engine) -> sessionmaker:
 
 from service.db.comments import Comment, CommentStatus, DecidedBy, Label  # noqa: E402
 from service.db.events import AdminEvent, CommentEvent  # noqa: E402
+from service.db.imports import CommentImport  # noqa: E402
 from service.db.moderators import Moderator, Role  # noqa: E402
 from service.db.registry import ModelVersion  # noqa: E402
 from service.db.rules import PostSettings, Rule, RuleKind, Setting  # noqa: E402
@@ -66,6 +67,7 @@ __all__ = [
     "Base",
     "Comment",
     "CommentEvent",
+    "CommentImport",
     "CommentStatus",
     "DecidedBy",
     "Label",

@@ -53,6 +53,8 @@ class DecidedBy(enum.StrEnum):
     # No model could be loaded: the comment is held for a human instead of published.
     FALLBACK = "fallback"
     MODERATOR = "moderator"
+    # Imported with the status and label it had on the blog it came from (flask ... import).
+    IMPORT = "import"
 
 
 class Label(enum.StrEnum):
@@ -102,6 +104,11 @@ class Comment(Base):
     # SHA-256 of the secret the 202 gave the author: it shows them their comment before it
     # is published (nobody else sees it then). Only the hash is stored.
     secret_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The blog it belongs to, when known (an import with --site).
+    site_id: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("sites.id", ondelete="SET NULL", name="fk_comments_site_id"),
+        nullable=True,
+    )
 
     __table_args__ = (
         # The public listing: published comments of one post, oldest first.

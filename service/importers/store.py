@@ -1,0 +1,149 @@
+"""Writing imported records: in batches (each committed, so a long import never holds the
+database for long and the web keeps answering), each comment once (its external id is
+unique per source and origin), with an audit row, parents linked at the end.
+
+Nothing here asks for scoring or sends webhooks: an imported comment already has its
+status, decided by the blog's moderators (or still held for ours), and its label is final."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import TypeVar
+
+from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.db import Comment, CommentEvent, CommentImport, DecidedBy
+from service.db.types import utcnow
+from service.importers.records import Record, Skipped
+
+# Comments per transaction: big enough to be quick, small enough that SQLite's single writer
+# (the web's submissions) waits a few milliseconds at most.
+BATCH_SIZE = 500
+ACTOR = "import"
+
+T = TypeVar("T")
+
+
+@dataclass
+class ImportCounts:
+    """What an import read, stored, found already stored and left out."""
+
+    read: int = 0
+    imported: int = 0
+    already: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    statuses: Counter[str] = field(default_factory=Counter)
+    labels: Counter[str] = field(default_factory=Counter)
+    linked: int = 0
+    orphans: int = 0
+
+
+def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def _store_batch(session: Session, source: str, site_id: int | None,
+                 batch: list[Record | Skipped], counts: ImportCounts) -> None:
+    records: list[Record] = []
+    for item in batch:
+        counts.read += 1
+        if isinstance(item, Skipped):
+            counts.skipped[item.reason] += 1
+        else:
+            records.append(item)
+    if not records:
+        return
+    stored: set[tuple[str, str]] = {
+        (origin, ident) for origin, ident in session.execute(
+            select(CommentImport.origin, CommentImport.external_id).where(
+                CommentImport.source == source,
+                CommentImport.external_id.in_({r.external_id for r in records})))
+    }
+    fresh: list[Record] = []
+    for record in records:
+        key = (record.origin, record.external_id)
+        if key in stored:
+            counts.already += 1
+        else:
+            stored.add(key)  # the same id twice in one file is stored once
+            fresh.append(record)
+    if not fresh:
+        return
+    comments = [
+        Comment(post=r.post, author_name=r.author_name, author_email=r.author_email,
+                author_url=r.author_url, content=r.content, ip=r.ip, user_agent=r.user_agent,
+                status=r.status, label=r.label, decided_by=DecidedBy.IMPORT,
+                created_at=r.created_at, decided_at=r.created_at, site_id=site_id)
+        for r in fresh
+    ]
+    session.add_all(comments)
+    session.flush()
+    now = utcnow()
+    session.execute(insert(CommentImport), [
+        {"comment_id": c.id, "source": source, "origin": r.origin, "external_id": r.external_id,
+         "external_parent": r.external_parent, "imported_at": now}
+        for c, r in zip(comments, fresh, strict=True)
+    ])
+    session.execute(insert(CommentEvent), [
+        {"comment_id": c.id, "actor": ACTOR, "action": f"import-{source}", "from_status": None,
+         "to_status": c.status, "note": f"{source} id {r.external_id}", "created_at": now}
+        for c, r in zip(comments, fresh, strict=True)
+    ])
+    counts.imported += len(fresh)
+    counts.statuses.update(str(r.status) for r in fresh)
+    counts.labels.update(str(r.label) for r in fresh if r.label is not None)
+
+
+def link_parents(session: Session, source: str) -> tuple[int, int]:
+    """Point every imported reply of ``source`` still without a parent at its parent's new
+    id, when the parent was imported too (in this run or an earlier one). Returns (replies
+    linked now, replies whose parent is not there: shown as top-level comments)."""
+    child, parent = CommentImport.__table__.alias("child"), CommentImport.__table__.alias("parent")
+    parent_id = (
+        select(parent.c.comment_id)
+        .select_from(child.join(parent, and_(
+            parent.c.source == child.c.source, parent.c.origin == child.c.origin,
+            parent.c.external_id == child.c.external_parent)))
+        .where(child.c.comment_id == Comment.id)
+        .scalar_subquery()
+    )
+    replies = select(CommentImport.comment_id).where(
+        CommentImport.source == source, CommentImport.external_parent.is_not(None))
+    result = session.execute(
+        update(Comment)
+        .where(Comment.parent_id.is_(None), Comment.id.in_(replies), parent_id.is_not(None))
+        .values(parent_id=parent_id)
+        .execution_options(synchronize_session=False)
+    )
+    orphans = session.scalar(
+        select(func.count()).select_from(Comment)
+        .where(Comment.parent_id.is_(None), Comment.id.in_(replies))
+    )
+    return result.rowcount, orphans or 0  # type: ignore[attr-defined]
+
+
+def store(sessions: sessionmaker, source: str, records: Iterable[Record | Skipped], *,
+          site_id: int | None = None, batch_size: int = BATCH_SIZE,
+          progress: Callable[[ImportCounts], None] | None = None) -> ImportCounts:
+    """Store ``records`` of ``source`` (a format name) for ``site_id``; ``progress`` is
+    called after each batch. A reader's error (a malformed file) propagates once the
+    batches before it are committed and their replies linked: importing again resumes."""
+    counts = ImportCounts()
+    try:
+        for batch in _batches(records, batch_size):
+            with sessions() as session:
+                _store_batch(session, source, site_id, batch, counts)
+                session.commit()
+            if progress is not None:
+                progress(counts)
+    finally:
+        with sessions() as session:
+            counts.linked, counts.orphans = link_parents(session, source)
+            session.commit()
+    return counts
