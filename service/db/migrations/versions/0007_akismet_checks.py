@@ -1,7 +1,7 @@
 """akismet checks: every comment-check stored as a comment of its site
 
 Revision ID: 0007
-Revises: 0004
+Revises: 0006
 Create Date: 2026-12-02 06:00:00
 """
 from alembic import op
@@ -10,7 +10,7 @@ import service.db.types
 
 
 revision = '0007'
-down_revision = '0004'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 
