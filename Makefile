@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DATA ?=
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run web worker deliveries train retrain evaluate moderator migrate test faults simulate lint bench clean browser
+.PHONY: run web worker deliveries train retrain evaluate moderator migrate test faults simulate lint bench clean browser nginx
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -63,11 +63,19 @@ browser:
 	  $$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends chromium; }
 
 ## faults: 500 comments while Redis stops for 5 s and a worker is SIGKILLed; then make run
-## itself with its worker and Redis killed, Redis paused and a slow webhook receiver
-faults: $(STAMP)
+## itself with its worker and Redis killed, Redis paused and a slow webhook receiver; then
+## 100 slow sockets for 60 s against the production shape (nginx in front of gunicorn)
+faults: $(STAMP) nginx
 	$(PY) -m models.train --if-missing
 	$(PY) scripts/faults.py --comments $(or $(COMMENTS),500) --redis-down 5
 	$(PY) scripts/drill_make_run.py
+	$(PY) scripts/drill_slow_clients.py --sockets 100 --seconds 60
+
+## nginx: Debian's nginx-light, the buffering front of the production shape (slow-client drill)
+nginx:
+	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || { \
+	  SUDO=$$( [ "$$(id -u)" -eq 0 ] || ! command -v sudo >/dev/null || echo sudo ); \
+	  $$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends nginx-light; }
 
 ## simulate: the learning loop on a simulated site (SMS corpus as unseen traffic); JSON summary
 simulate: $(STAMP)

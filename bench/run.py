@@ -28,7 +28,7 @@ from redis import Redis
 from rq import Queue
 from sqlalchemy import delete, func, insert, select
 
-from bench import isso, procs
+from bench import isso, nginx, procs
 from bench.load import isso_request, make_comments, ours_request, write_requests
 from service.db import Comment, CommentStatus, make_engine
 from service.db.comments import DecidedBy
@@ -104,10 +104,13 @@ class Service:
     """Our production shape: Redis, gunicorn (web), scoring workers, all children of this run."""
 
     def __init__(self, database_url: str, web_workers: int, scoring_workers: int,
-                 web_threads: int = 1) -> None:
+                 web_threads: int = 1, worker_class: str = "", front: str = "") -> None:
         self.database_url = database_url
         self.web_workers = web_workers
         self.web_threads = web_threads
+        self.worker_class = worker_class
+        self.front = front  # "nginx": the buffering proxy of docs/deploy.md in front
+        self.front_process: subprocess.Popen[bytes] | None = None
         self.scoring_workers = scoring_workers
         self.port = free_port()
         self.redis_server = RedisServer(VAR, unix_socket=True, logfile=VAR / "logs" / "redis.log",
@@ -153,9 +156,14 @@ class Service:
         self.redis = Redis.from_url(self.redis_url)
         self.redis.flushdb()
         web_log = (logs / "web.log").open("ab")
+        web_port = free_port() if self.front else self.port
+        if self.front == "nginx":
+            self.env["PROXY_COUNT"] = "1"
+            self.front_process = nginx.start(VAR / "nginx", self.port, f"127.0.0.1:{web_port}")
         self.web = subprocess.Popen(
-            [PY, "-m", "gunicorn", "service.wsgi:app", "--bind", f"127.0.0.1:{self.port}",
+            [PY, "-m", "gunicorn", "service.wsgi:app", "--bind", f"127.0.0.1:{web_port}",
              "--workers", str(self.web_workers), "--threads", str(self.web_threads),
+             *(["--worker-class", self.worker_class] if self.worker_class else []),
              "--graceful-timeout", "10"],
             env=self.env, cwd=ROOT, stdout=web_log, stderr=web_log, start_new_session=True,
         )
@@ -170,7 +178,7 @@ class Service:
 
     def stop(self) -> None:
         """Web and workers first, Redis last."""
-        procs.stop([p for p in [self.web, *self.workers] if p is not None])
+        procs.stop([p for p in [self.front_process, self.web, *self.workers] if p is not None])
         self.redis_server.stop()
         self.engine.dispose()
 
@@ -410,7 +418,8 @@ def drain(service: Service, count: int, cap: float) -> dict[str, Any]:
 def run_ours(args: argparse.Namespace, result: dict[str, Any]) -> None:
     """Every measurement of our service; fills ``result['ours']``."""
     database_url = os.environ.get("BENCH_DATABASE_URL") or f"sqlite:///{VAR / 'bench.db'}"
-    service = Service(database_url, args.web_workers, args.scoring_workers, args.web_threads)
+    service = Service(database_url, args.web_workers, args.scoring_workers, args.web_threads,
+                      args.worker_class, args.front)
     ours: dict[str, Any] = {"database": database_url.split(":", 1)[0],
                             "web_workers": args.web_workers, "web_threads": args.web_threads,
                             "scoring_workers": args.scoring_workers}
@@ -723,6 +732,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--web-threads", type=int, default=1,
                         help="gunicorn threads per web worker (gthread when > 1). Default: "
                              "sync workers, as `make run`, `make web`, the Dockerfile and Isso")
+    parser.add_argument("--worker-class", default="",
+                        help="gunicorn worker class (default: sync, or gthread with threads)")
+    parser.add_argument("--front", choices=["", "nginx"], default="",
+                        help="nginx in front of gunicorn, as docs/deploy.md requires")
     parser.add_argument("--scoring-workers", type=int, default=1)
     parser.add_argument("--connections", type=int, default=8,
                         help="wrk connections (sync workers queue the rest in the backlog)")

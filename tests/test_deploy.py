@@ -13,8 +13,8 @@ import yaml
 from service.config import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVICES = {"postgres", "redis", "migrate", "web", "worker1", "worker2"}
-APP_SERVICES = ("migrate", "web", "worker1", "worker2")
+SERVICES = {"postgres", "redis", "migrate", "proxy", "web", "worker1", "worker2", "deliveries"}
+APP_SERVICES = ("migrate", "web", "worker1", "worker2", "deliveries")
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +40,7 @@ def test_app_services_share_database_redis_and_model_store(compose, name: str) -
     assert service["build"] == "."
 
 
-@pytest.mark.parametrize("name", ["web", "worker1", "worker2"])
+@pytest.mark.parametrize("name", ["web", "worker1", "worker2", "deliveries"])
 def test_web_and_workers_start_after_the_migration(compose, name: str) -> None:
     depends = compose["services"][name]["depends_on"]
     assert depends["migrate"]["condition"] == "service_completed_successfully"
@@ -64,8 +64,26 @@ def test_scoring_workers_yield_the_cpu_to_the_web(compose) -> None:
 def test_workers_run_the_worker_and_web_the_default(compose) -> None:
     for name in ("worker1", "worker2"):
         assert compose["services"][name]["command"] == ["python", "-m", "worker"]
+    assert compose["services"]["deliveries"]["command"] == ["python", "-m", "worker",
+                                                            "--deliveries"]
     assert "command" not in compose["services"]["web"]  # the image's gunicorn
-    assert "8000" in compose["services"]["web"]["ports"][0]
+
+
+def test_only_the_buffering_proxy_faces_the_network(compose) -> None:
+    services = compose["services"]
+    assert [name for name, s in services.items() if s.get("ports")] == ["proxy"]
+    assert "8000" in services["proxy"]["ports"][0]
+    assert services["proxy"]["image"].startswith("nginx:")
+    assert services["proxy"]["environment"]["COMMENTGUARD_UPSTREAM"] == "web:8000"
+    template = services["proxy"]["volumes"][0].split(":")[0]
+    assert (ROOT / template).exists()
+    assert services["web"]["environment"]["PROXY_COUNT"] == "${PROXY_COUNT:-1}"
+
+
+def test_every_long_running_service_restarts_when_it_dies(compose) -> None:
+    for name, service in compose["services"].items():
+        expected = "no" if name == "migrate" else "unless-stopped"
+        assert service["restart"] == expected, name
 
 
 def test_dockerfile_is_multi_stage_slim_non_root_with_healthcheck() -> None:

@@ -1,0 +1,57 @@
+"""nginx (Debian's) as the buffering front of gunicorn, for the bench and the slow-client
+drill: the server block of deploy/nginx/, in a throw-away prefix of its own (no root, no
+system configuration touched)."""
+
+from __future__ import annotations
+
+import shutil
+import string
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = ROOT / "deploy" / "nginx" / "commentguard.conf.template"
+
+
+def executable() -> str:
+    """nginx's path; SystemExit naming the make target that installs it."""
+    found = shutil.which("nginx") or next(
+        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if Path(p).exists()), None)
+    if found is None:
+        raise SystemExit("nginx is not installed: run `make nginx` (Debian's nginx-light)")
+    return found
+
+
+def config(workdir: Path, listen_port: int, upstream: str, workers: int = 1) -> Path:
+    """Write nginx.conf under ``workdir`` (our server block inside a minimal main block)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    server = string.Template(TEMPLATE.read_text(encoding="utf-8")).safe_substitute(
+        COMMENTGUARD_UPSTREAM=upstream, COMMENTGUARD_LISTEN=f"127.0.0.1:{listen_port}")
+    (workdir / "commentguard.conf").write_text(server, encoding="utf-8")
+    path = workdir / "nginx.conf"
+    path.write_text(f"""daemon off;
+worker_processes {workers};
+pid {workdir}/nginx.pid;
+error_log {workdir}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {workdir}/body;
+    proxy_temp_path {workdir}/proxy;
+    fastcgi_temp_path {workdir}/fastcgi;
+    uwsgi_temp_path {workdir}/uwsgi;
+    scgi_temp_path {workdir}/scgi;
+    include {workdir}/commentguard.conf;
+}}
+""", encoding="utf-8")
+    return path
+
+
+def start(workdir: Path, listen_port: int, upstream: str, workers: int = 1
+          ) -> subprocess.Popen[bytes]:
+    """Start nginx in the foreground (stop it with terminate())."""
+    conf = config(workdir, listen_port, upstream, workers)
+    return subprocess.Popen([executable(), "-p", str(workdir), "-c", str(conf),
+                             "-e", str(workdir / "error.log")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)

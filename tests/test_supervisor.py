@@ -1,0 +1,67 @@
+"""`make run`'s supervisor (scripts/run.py) with real parts broken under it: the scoring worker
+and the embedded Redis SIGKILLed, Redis paused, Redis missing at start-up."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from service.embedded_redis import RedisServer, free_port
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def test_make_run_restarts_what_dies_and_loses_nothing(model_dir: Path) -> None:
+    env = {**os.environ, "MODEL_DIR": str(model_dir)}
+    result = subprocess.run(
+        [sys.executable, "scripts/drill_make_run.py", "--rate", "5", "--phase-seconds", "6",
+         "--phases", "baseline,worker,redis-kill,redis-pause"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=400)
+    counts = json.loads(result.stdout.strip().splitlines()[-1])
+    detail = f"{result.stdout}\n--- stderr (tail) ---\n{result.stderr[-3000:]}"
+    assert counts["refused"] == 0, detail  # the web answered all along
+    assert counts["accepted"] == counts["decided"] > 0, detail
+    assert counts["lost"] == counts["decided_twice"] == 0, detail
+    assert "* scoring worker exited with -9; restarting in 1 s" in counts["restarts"], detail
+    assert "* embedded Redis exited with -9; restarting in 1 s" in counts["restarts"], detail
+    assert counts["phases"]["redis-pause"]["post_p99_ms"] < 1000, detail
+    assert result.returncode == 0, detail
+
+
+def test_make_run_waits_for_a_missing_redis_and_starts_when_it_comes(
+        tmp_path: Path, model_dir: Path) -> None:
+    redis = RedisServer(tmp_path)  # configured, not started: Redis is down at start-up
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env.update(VAR_DIR=str(tmp_path), PORT=str(port), MODEL_DIR=str(model_dir),
+               REDIS_URL=redis.url, DATABASE_URL=f"sqlite:///{tmp_path / 'run.db'}",
+               LOG_LEVEL="WARNING")
+    log_path = tmp_path / "run.log"
+    with log_path.open("wb") as log:
+        run = subprocess.Popen([sys.executable, "scripts/run.py"], env=env, cwd=ROOT,
+                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while b"does not answer; waiting" not in log_path.read_bytes():
+            assert run.poll() is None and time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.2)
+        redis.start()
+        while b"* comment service at" not in log_path.read_bytes():
+            assert run.poll() is None and time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.2)
+    finally:
+        os.killpg(run.pid, signal.SIGINT)
+        code = run.wait(timeout=60)
+        redis.stop()
+    output = log_path.read_text()
+    assert code == 0, output
+    assert "Traceback" not in output, output
+    assert output.count("does not answer; waiting") == 1, output
