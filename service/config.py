@@ -46,9 +46,10 @@ def _optional_float(value: str | None) -> float | None:
 def load_config(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Build the settings mapping from the environment, then apply ``overrides``."""
     env = os.environ
-    production = env.get("APP_ENV", "development") == "production"
+    app_env = (overrides or {}).get("APP_ENV", env.get("APP_ENV", "development"))
+    production = app_env == "production"
     config: dict[str, Any] = {
-        "APP_ENV": env.get("APP_ENV", "development"),
+        "APP_ENV": app_env,
         "SECRET_KEY": env.get("SECRET_KEY", DEV_SECRET_KEY),
         "DATABASE_URL": env.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'comments.db'}"),
         # Empty means: no Redis configured (make run then starts an embedded one).
@@ -107,17 +108,18 @@ def load_config(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     }
     if overrides:
         config.update(overrides)
-    _check(config)
+    _check(config, database_given="DATABASE_URL" in env or "DATABASE_URL" in (overrides or {}))
     return config
 
 
-def _check(config: Mapping[str, Any]) -> None:
+def _check(config: Mapping[str, Any], database_given: bool) -> None:
     if config["APP_ENV"] != "production":
         return
     missing = []
     if config["SECRET_KEY"] in ("", DEV_SECRET_KEY):
         missing.append("SECRET_KEY")
-    if "DATABASE_URL" not in os.environ and str(config["DATABASE_URL"]).startswith("sqlite"):
+    # The development default (SQLite under var/) is refused; a URL set on purpose is not.
+    if not database_given and str(config["DATABASE_URL"]).startswith("sqlite"):
         missing.append("DATABASE_URL")
     if not config["REDIS_URL"]:
         missing.append("REDIS_URL")

@@ -4,6 +4,8 @@ limits and flood control. A Redis outage lifts the limits rather than refusing c
 from __future__ import annotations
 
 import time
+from typing import Any
+from urllib.parse import parse_qsl
 
 from flask import Flask, current_app, request
 from flask_limiter import Limiter
@@ -47,9 +49,21 @@ def per_post() -> str:
 
 
 def post_key() -> str:
-    """The post a submission is for, read before validation (a bad body still counts)."""
-    data = request.get_json(silent=True) if request.is_json else request.form
-    post = data.get("post") if isinstance(data, dict) or data is request.form else None
+    """The post a submission is for, read before validation (a bad body still counts).
+
+    It reads the cached raw body and never ``request.form`` for a url-encoded body: that
+    would consume the stream before the strict form parser (service/api/body.py) reads it,
+    and every url-encoded comment would arrive empty."""
+    post: Any = None
+    if request.mimetype == "application/x-www-form-urlencoded":
+        raw = request.get_data(cache=True).decode("utf-8", errors="replace")
+        post = next((value for key, value in parse_qsl(raw, keep_blank_values=True)
+                     if key == "post"), None)
+    elif request.mimetype == "multipart/form-data":
+        post = request.form.get("post")  # the body parser reads request.form too
+    elif request.is_json:
+        data = request.get_json(silent=True, cache=True)
+        post = data.get("post") if isinstance(data, dict) else None
     return f"post:{str(post)[:200] if post else '-'}"
 
 

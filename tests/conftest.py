@@ -4,6 +4,7 @@ a model trained once per session on the starter corpus, and the Flask app wired 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import tempfile
 import uuid
@@ -25,11 +26,16 @@ from service import create_app
 from service.db import Base, make_engine
 from service.db.migrate import upgrade
 from service.embedded_redis import RedisServer, answers
+from tests.readers import READER_IP, TRUSTED_IP, as_reader
 from worker import jobs
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
 QUEUE = "test-scoring"
+
+# Production settings, where they differ from development's (no trusted IPs, secure cookies,
+# a real secret key); the tests run against these unless they test development mode.
+PRODUCTION = {"APP_ENV": "production", "SECRET_KEY": "test-" + secrets.token_hex(16)}
 
 
 @pytest.fixture(scope="session")
@@ -120,6 +126,7 @@ def app(database_url: str, redis_url: str, model_dir: Path) -> Iterator[Flask]:
     Redis.from_url(redis_url).flushdb()
     app = create_app(
         {
+            **PRODUCTION,
             "TESTING": True,
             "DATABASE_URL": database_url,
             "REDIS_URL": redis_url,
@@ -136,21 +143,46 @@ def app(database_url: str, redis_url: str, model_dir: Path) -> Iterator[Flask]:
 
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
-    """A test client of the app."""
-    return app.test_client()
+    """An ordinary reader's client: untrusted public address, limits and flood control on."""
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = READER_IP
+    return client
+
+
+@pytest.fixture
+def trusted_client(app: Flask) -> FlaskClient:
+    """A client from an address the operator put in TRUSTED_IPS (exempt from limits)."""
+    app.config["TRUSTED_IPS"] = [*app.config["TRUSTED_IPS"], TRUSTED_IP]
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = TRUSTED_IP
+    return client
+
+
+@pytest.fixture
+def dev_app(app: Flask) -> Iterator[Flask]:
+    """The same database and Redis in development mode (development defaults: loopback is
+    trusted, cookies are not Secure)."""
+    keys = ("TESTING", "DATABASE_URL", "REDIS_URL", "MODEL_DIR", "QUEUE_NAME")
+    dev = create_app({**{key: app.config[key] for key in keys}, "APP_ENV": "development",
+                      "SECRET_KEY": PRODUCTION["SECRET_KEY"]})
+    yield dev
+    dev.extensions["db_engine"].dispose()
 
 
 @pytest.fixture
 def post_comment(client: FlaskClient) -> Callable[..., Any]:
-    """POST a comment as JSON (defaults fill required fields); returns the response."""
+    """POST a comment as JSON (defaults fill required fields) from a reader address of its
+    own (so flood control and per-IP limits do not refuse a test's tenth comment); pass
+    ``environ_base`` to choose the address. Returns the response."""
 
     counter = iter(range(1, 1_000_000))
 
-    def _post(**fields: Any) -> Any:
+    def _post(environ_base: dict[str, str] | None = None, **fields: Any) -> Any:
         body = {"post": "china-closing-ai-gap", "author_name": "Reader", **fields}
         # Distinct texts: the same text twice is refused as a double submit.
         body.setdefault("content", f"Interesting article, thanks for writing it ({next(counter)}).")
-        return client.post("/api/v1/comments", json=body)
+        return client.post("/api/v1/comments", json=body,
+                           environ_base=environ_base or as_reader())
 
     return _post
 
