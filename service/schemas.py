@@ -24,6 +24,8 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
 MAX_CONTENT_CHARS = 10_000
 MAX_POST_CHARS = 200
 MAX_NAME_CHARS = 100
+# The largest id a BIGINT (and SQLite's INTEGER) holds; a cursor past it matches nothing.
+MAX_ID = 2**63 - 1
 
 
 def normalise(value: str) -> str:
@@ -149,7 +151,13 @@ class PageArgs(Schema):
         unknown = RAISE
 
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
-    cursor = fields.String(load_default=None, validate=validate.Regexp(r"^[0-9]{1,19}$"))
+    cursor = fields.String(load_default=None, validate=validate.Regexp(
+        r"^[0-9]{1,19}$", error="Not a cursor from this listing."))
+
+    @validates("cursor")
+    def _cursor_in_range(self, value: str | None, **_kwargs: Any) -> None:
+        if value is not None and int(value) > MAX_ID:
+            raise ValidationError("Not a cursor from this listing.")
 
 
 class CommentPage(Schema):

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Table, bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from service import database, guard, limits, queue, webhooks
-from service.api.body import parse_body
+from service.api.body import parse_body, post_path
 from service.db import Comment, CommentEvent, CommentStatus, DecidedBy, PostSettings
 from service.db.types import utcnow
 from service.errors import ForbiddenError, InvalidFieldError, NotFoundError, ServiceError
@@ -284,7 +284,7 @@ class PostComments(MethodView):
     @blp.response(200, CommentPage)
     def get(self, post: str, limit: int, cursor: str | None) -> dict[str, Any]:
         """Published comments, oldest first, ``limit`` per page; ``next`` is the next cursor."""
-        post = post.strip("/")
+        post = post_path(post)
         session = database.session()
         published = (Comment.post == post, Comment.status == CommentStatus.PUBLISHED,
                      # what sites report through the Akismet API is never shown
