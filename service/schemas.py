@@ -38,6 +38,16 @@ def _no_control_characters(value: str) -> None:
         raise ValidationError("Control characters are not allowed.")
 
 
+def _no_invisible_characters(value: str) -> None:
+    # Unicode format characters (Cf): bidi overrides that show "Ann" for a name stored
+    # reversed, zero-width characters and soft hyphens that make two names look alike.
+    invisible = sorted({f"U+{ord(ch):04X}" for ch in value if unicodedata.category(ch) == "Cf"})
+    if invisible:
+        raise ValidationError(
+            "Please write your name without invisible or text-direction characters "
+            f"(found {', '.join(invisible)}).")
+
+
 class CommentIn(Schema):
     """A "Leave a Comment" submission (JSON or an HTML form)."""
 
@@ -51,7 +61,8 @@ class CommentIn(Schema):
     )
     author_name = fields.String(
         required=True,
-        validate=[validate.Length(min=1, max=MAX_NAME_CHARS), _no_control_characters],
+        validate=[validate.Length(min=1, max=MAX_NAME_CHARS), _no_control_characters,
+                  _no_invisible_characters],
     )
     author_email = fields.Email(load_default=None, validate=validate.Length(max=254))
     author_url = fields.Url(

@@ -49,7 +49,7 @@ def _set_status(db, comment_id: int, status: CommentStatus) -> None:
 @pytest.mark.parametrize("status", [CommentStatus.PENDING, CommentStatus.HELD,
                                     CommentStatus.SPAM, CommentStatus.REJECTED])
 def test_an_unpublished_comment_is_not_public_and_answers_like_a_missing_one(
-        reader, db, status) -> None:
+        db, reader, status) -> None:
     # Before: 200 with the comment and its status, for anyone who counted ids.
     accepted = submit(reader)
     assert accepted.status_code == 202
@@ -65,7 +65,7 @@ def test_an_unpublished_comment_is_not_public_and_answers_like_a_missing_one(
     assert wrong.status_code == 404
 
 
-def test_the_author_sees_their_comment_through_the_secret_of_the_202(reader, db) -> None:
+def test_the_author_sees_their_comment_through_the_secret_of_the_202(db, reader) -> None:
     accepted = submit(reader).get_json()
     ident, secret = accepted["id"], accepted["secret"]
     assert len(secret) >= 32
@@ -87,7 +87,7 @@ def test_the_author_sees_their_comment_through_the_secret_of_the_202(reader, db)
                 answer.get_json()["decided_at"]) == (200, "held", None)
 
 
-def test_a_published_comment_is_public(reader, run_worker) -> None:
+def test_a_published_comment_is_public(run_worker, reader) -> None:
     ident = submit(reader, content="Is the seven-month lag measured from release dates?"
                    ).get_json()["id"]
     run_worker()
@@ -114,7 +114,7 @@ def test_an_idempotent_retry_gets_a_working_secret(reader) -> None:
                       headers={"X-Comment-Secret": again["secret"]}).status_code == 200
 
 
-def test_akismet_reported_rows_are_never_public(production_app, reader, db) -> None:
+def test_akismet_reported_rows_are_never_public(db, production_app, reader) -> None:
     # Before: 200 for the spam and ham a site reported (other blogs' readers), even with a
     # javascript: author_url.
     site, key = create_site(db, "https://blog.example/")
@@ -133,3 +133,6 @@ def test_akismet_reported_rows_are_never_public(production_app, reader, db) -> N
         assert reader.get(f"/api/v1/comments/{ident}").status_code == 404
     post = db.get(Comment, ids[1]).post
     assert reader.get(f"/api/v1/posts/{post}/comments").get_json()["total"] == 0
+
+# `db` and `run_worker` come first in every signature: their `app` empties the tables when
+# it starts, which must happen before `production_app` and its data.
