@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import logging
 import secrets
@@ -18,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from service import database, guard, limits, queue, webhooks
 from service.api.body import parse_body, post_path
 from service.db import Comment, CommentEvent, CommentStatus, DecidedBy, PostSettings
+from service.db.comments import hash_secret
 from service.db.types import utcnow
 from service.errors import ForbiddenError, InvalidFieldError, NotFoundError, ServiceError
 from service.sites import SUBMISSION_POST_PREFIX
@@ -74,11 +74,6 @@ def new_secret() -> tuple[str, str]:
     """A fresh per-comment secret and the SHA-256 hex digest that is stored instead of it."""
     secret = secrets.token_urlsafe(SECRET_BYTES)
     return secret, hash_secret(secret)
-
-
-def hash_secret(secret: str) -> str:
-    """What the comments table keeps of a secret."""
-    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _accepted(ident: int, post: str, created_at: Any, secret: str | None = None
