@@ -6,6 +6,8 @@ import html
 import re
 import unicodedata
 
+import disarm
+
 _BR = re.compile(r"<br\s*/?>", re.IGNORECASE)
 _TAGS = re.compile(r"</?[a-zA-Z][^>]{0,200}>")
 _SPACES = re.compile(r"[ \t]{2,}")
@@ -21,3 +23,38 @@ def clean_text(text: str) -> str:
     text = html.unescape(text)
     text = _SPACES.sub(" ", _TAGS.sub(" ", text))
     return unicodedata.normalize("NFKC", text).strip()
+
+
+# --- the folded form that block and watch lists match on -------------------------------------
+
+# Written-out dots of "name dot example", "name[.]example", "name(dot)example", and the
+# ideographic full stops NFKC leaves alone.
+_SPELLED_DOT = re.compile(r"\s*[\[({]\s*(?:dot|\.)\s*[\])}]\s*|\s+dot\s+|[\u3002\uff61\ufe12]")
+_HXXP = re.compile(r"\bh[x*]{2}p(s?)(?:\[:\]|:)//")
+_PERCENT_DOT = re.compile(r"%2e")
+_SPACES_RUN = re.compile(r"\s+")
+
+
+def fold_for_matching(text: str) -> str:
+    """The form on which block and watch lists match (term and text folded alike).
+
+    NFKC (full-width and compatibility forms), Unicode format characters (category Cf:
+    zero-width, soft hyphen, bidi controls) removed, combining marks removed (``casino`` with
+    an accent or a stack of marks is ``casino``), case folded, then confusables folded to
+    their Unicode TR39 skeleton by the ``disarm`` library (Cyrillic ``е`` is ``e``), and
+    whitespace runs made one space. For matching only: the result is not for display."""
+    text = unicodedata.normalize("NFKC", text)
+    text = "".join(ch for ch in unicodedata.normalize("NFD", text)
+                   if unicodedata.category(ch) != "Cf" and not unicodedata.combining(ch))
+    text = unicodedata.normalize("NFKC", text).casefold()
+    text = disarm.skeleton_key(text)
+    return _SPACES_RUN.sub(" ", unicodedata.normalize("NFC", text).casefold()).strip()
+
+
+def unmask_links(folded: str) -> str:
+    """``fold_for_matching`` text with obfuscated links written plainly: ``hxxp://``,
+    ``name dot example``, ``name[.]example``, ``%2e`` and ideographic dots become links that
+    a URL or bare-domain search finds."""
+    text = _HXXP.sub(lambda m: f"http{m.group(1)}://", folded)
+    text = _PERCENT_DOT.sub(".", text)
+    return _SPELLED_DOT.sub(".", text)

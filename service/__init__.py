@@ -42,6 +42,11 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
 
     from service.api import init_app as init_api
+    from service.api.body import StreamedBodyLimit
+
+    # Innermost: it sees the body as the server hands it over, after ProxyFix.
+    app.wsgi_app = StreamedBodyLimit(  # type: ignore[method-assign]
+        app.wsgi_app, app.config["MAX_CONTENT_LENGTH"])
 
     init_api(app)
     apidocs.init_app(app)

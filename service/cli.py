@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
@@ -119,27 +121,46 @@ def moderators_set_password(name: str, password: str) -> None:
 commenter_cli = AppGroup("commenter", help="Readers' data requests (export, erase).")
 
 
+def _request_options(command: Any) -> Any:
+    """The handles of a data request: an e-mail, comment ids, or comment secrets."""
+    command = click.option("--secret", "secrets", multiple=True, help=(
+        "the secret a comment's 202 answer gave its author (repeatable)"))(command)
+    command = click.option("--id", "ids", type=int, multiple=True, help=(
+        "a comment id, once you know the comment is the requester's (repeatable)"))(command)
+    return click.argument("email", required=False)(command)
+
+
+def _handles(email: str | None, ids: tuple[int, ...], secrets: tuple[str, ...]) -> None:
+    if not (email or ids or secrets):
+        raise click.UsageError("name the commenter: EMAIL, --id or --secret")
+
+
 @commenter_cli.command("export")
-@click.argument("email")
-def commenter_export(email: str) -> None:
-    """Print, as JSON, everything stored about the commenter with EMAIL."""
+@_request_options
+def commenter_export(email: str | None, ids: tuple[int, ...], secrets: tuple[str, ...]
+                     ) -> None:
+    """Print, as JSON, everything stored about a commenter (EMAIL, --id or --secret)."""
     import json
 
     from service import privacy
 
+    _handles(email, ids, secrets)
     with standalone_session() as session:
-        click.echo(json.dumps(privacy.export(session, email), indent=2, ensure_ascii=False))
+        data = privacy.export(session, email, ids=ids, secrets=secrets)
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 
 @commenter_cli.command("erase")
-@click.argument("email")
-@click.confirmation_option(prompt="Delete every comment by this e-mail for good?")
-def commenter_erase(email: str) -> None:
-    """Delete every comment by EMAIL and its history (audited without the address)."""
+@_request_options
+@click.confirmation_option(prompt="Delete these comments for good?")
+def commenter_erase(email: str | None, ids: tuple[int, ...], secrets: tuple[str, ...]) -> None:
+    """Delete a commenter's comments (EMAIL, --id or --secret) and their history, and blank
+    them in stored webhook deliveries (audited without the address)."""
     from service import privacy
 
+    _handles(email, ids, secrets)
     with standalone_session() as session:
-        count = privacy.erase(session, email)
+        count = privacy.erase(session, email, ids=ids, secrets=secrets)
     click.echo(f"erased {count} comments")
 
 

@@ -200,7 +200,7 @@ def init_app(app: Flask) -> None:
     from flask import Response, request
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-    from service.errors import UnauthorizedError
+    from service.errors import ForbiddenError, UnauthorizedError
 
     config = app.config
     queues = [config["QUEUE_NAME"], config.get("WEBHOOK_QUEUE_NAME") or config["QUEUE_NAME"]]
@@ -209,6 +209,12 @@ def init_app(app: Flask) -> None:
 
     @app.get("/metrics")
     def metrics() -> Response:
+        # Production without a token: only the trusted addresses (the scraper's, if listed);
+        # queue depths and decision counts are nobody else's business.
+        if config["APP_ENV"] == "production" and not config["METRICS_TOKEN"] and \
+                request.remote_addr not in config["TRUSTED_IPS"]:
+            raise ForbiddenError("/metrics is off in production until METRICS_TOKEN is set "
+                                 "(or the scraper's address is in TRUSTED_IPS).")
         if not token_matches(config["METRICS_TOKEN"], request.headers.get("Authorization")):
             raise UnauthorizedError("/metrics needs 'Authorization: Bearer <METRICS_TOKEN>'.")
         return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

@@ -3,7 +3,10 @@
 Blocked terms, e-mails, e-mail domains, URL domains and IPs file a comment as spam; watched
 terms, too many links, and pre-moderated posts hold it. Term matching is Unicode-aware and
 word-boundary safe ("press" does not match "WordPress"); multi-word entries match across any
-whitespace. No Flask here: the worker loads rules straight from the database.
+whitespace. Entries and comments are compared in their folded form
+(`models.text.fold_for_matching`: homoglyphs, invisible characters and accents do not hide a
+term), and URL domains are also found bare, as ``hxxp://``, ``name dot example`` or ``%2e``.
+No Flask here: the worker loads rules straight from the database.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from models.text import fold_for_matching, unmask_links
 from service.db import Comment, Label, PostSettings, Rule, RuleKind, Setting
 
 # WordPress's default: two links or more and a comment waits for a human.
@@ -35,6 +39,9 @@ SETTINGS_DEFAULTS: dict[str, float] = {
 
 LINK_RE = re.compile(r"(?:https?://|www\.)[^\s<>\"')\]]+", re.IGNORECASE)
 _HOST_RE = re.compile(r"^[a-z0-9.-]+$")
+# A bare domain in text: labels of letters, digits and hyphens, ending in a letters-only TLD.
+BARE_DOMAIN_RE = re.compile(r"(?<![\w.@-])((?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+[^\W\d_]{2,63})"
+                            r"(?![\w-])")
 
 
 def fold(text: str) -> str:
@@ -50,7 +57,7 @@ def _is_spaceless_script(ch: str) -> bool:
 
 def term_pattern(term: str) -> re.Pattern[str]:
     """A regex for ``term`` bounded by non-word characters (multi-word: any whitespace)."""
-    words = fold(term).split()
+    words = fold_for_matching(term).split()
     body = r"\s+".join(re.escape(word) for word in words)
     if any(_is_spaceless_script(ch) for ch in term):
         return re.compile(body)
@@ -58,13 +65,19 @@ def term_pattern(term: str) -> re.Pattern[str]:
 
 
 def hosts_in(text: str, author_url: str | None) -> list[str]:
-    """Hosts of every link in the text and of the author's URL, lower-cased."""
-    urls = LINK_RE.findall(text) + ([author_url] if author_url else [])
+    """Hosts of every link in the text (also bare and obfuscated ones) and of the author's
+    URL, folded like the blocked domains."""
+    text = unmask_links(fold_for_matching(text))
+    urls = LINK_RE.findall(text) + BARE_DOMAIN_RE.findall(text) + (
+        [fold_for_matching(author_url)] if author_url else [])
     hosts = []
     for url in urls:
-        host = urlsplit(url if "//" in url else f"//{url}").hostname
+        try:
+            host = urlsplit(url if "//" in url else f"//{url}").hostname
+        except ValueError:  # an unbalanced "[" in an obfuscated link
+            continue
         if host:
-            hosts.append(host.lower().rstrip("."))
+            hosts.append(host.rstrip("."))
     return hosts
 
 
@@ -113,11 +126,11 @@ class RuleSet:
                 case RuleKind.BLOCKED_TERM | RuleKind.WATCHED_TERM:
                     ruleset.terms.append((term_pattern(value), rule.kind, value))
                 case RuleKind.BLOCKED_EMAIL:
-                    ruleset.emails.add(fold(value))
+                    ruleset.emails.add(fold_for_matching(value))
                 case RuleKind.BLOCKED_EMAIL_DOMAIN:
-                    ruleset.email_domains.add(fold(value).lstrip("@"))
+                    ruleset.email_domains.add(fold_for_matching(value).lstrip("@"))
                 case RuleKind.BLOCKED_URL_DOMAIN:
-                    ruleset.url_domains.add(fold(value))
+                    ruleset.url_domains.add(fold_for_matching(value))
                 case RuleKind.BLOCKED_IP:
                     ruleset.networks.append(ipaddress.ip_network(value, strict=False))
         return ruleset
@@ -134,8 +147,9 @@ class RuleSet:
     def check(self, comment: Comment) -> list[Hit]:
         """Every rule the comment trips, blocks (spam) first."""
         hits: list[Hit] = []
-        text = fold(comment.content)
-        searchable = fold(" ".join(filter(None, [comment.content, comment.author_name])))
+        text = unmask_links(fold_for_matching(comment.content))
+        searchable = fold_for_matching(
+            " ".join(filter(None, [comment.content, comment.author_name])))
         for pattern, kind, value in self.terms:
             found = pattern.search(searchable)
             if found:
@@ -143,7 +157,7 @@ class RuleSet:
                     hits.append(Hit("spam", f"blocked term '{value}'", found.group(0)))
                 else:
                     hits.append(Hit("held", f"watched term '{value}'", found.group(0)))
-        email = fold(comment.author_email or "")
+        email = fold_for_matching(comment.author_email or "")
         if email and email in self.emails:
             hits.append(Hit("spam", f"blocked e-mail {email}", email))
         if email and "@" in email:

@@ -24,6 +24,8 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
 MAX_CONTENT_CHARS = 10_000
 MAX_POST_CHARS = 200
 MAX_NAME_CHARS = 100
+# The largest id a BIGINT (and SQLite's INTEGER) holds; a cursor past it matches nothing.
+MAX_ID = 2**63 - 1
 
 
 def normalise(value: str) -> str:
@@ -34,6 +36,16 @@ def normalise(value: str) -> str:
 def _no_control_characters(value: str) -> None:
     if _CONTROL.search(value):
         raise ValidationError("Control characters are not allowed.")
+
+
+def _no_invisible_characters(value: str) -> None:
+    # Unicode format characters (Cf): bidi overrides that show "Ann" for a name stored
+    # reversed, zero-width characters and soft hyphens that make two names look alike.
+    invisible = sorted({f"U+{ord(ch):04X}" for ch in value if unicodedata.category(ch) == "Cf"})
+    if invisible:
+        raise ValidationError(
+            "Please write your name without invisible or text-direction characters "
+            f"(found {', '.join(invisible)}).")
 
 
 class CommentIn(Schema):
@@ -49,7 +61,8 @@ class CommentIn(Schema):
     )
     author_name = fields.String(
         required=True,
-        validate=[validate.Length(min=1, max=MAX_NAME_CHARS), _no_control_characters],
+        validate=[validate.Length(min=1, max=MAX_NAME_CHARS), _no_control_characters,
+                  _no_invisible_characters],
     )
     author_email = fields.Email(load_default=None, validate=validate.Length(max=254))
     author_url = fields.Url(
@@ -149,7 +162,13 @@ class PageArgs(Schema):
         unknown = RAISE
 
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
-    cursor = fields.String(load_default=None, validate=validate.Regexp(r"^[0-9]{1,19}$"))
+    cursor = fields.String(load_default=None, validate=validate.Regexp(
+        r"^[0-9]{1,19}$", error="Not a cursor from this listing."))
+
+    @validates("cursor")
+    def _cursor_in_range(self, value: str | None, **_kwargs: Any) -> None:
+        if value is not None and int(value) > MAX_ID:
+            raise ValidationError("Not a cursor from this listing.")
 
 
 class CommentPage(Schema):

@@ -272,7 +272,11 @@ def production_app(database_url: str, redis_url: str, model_dir: Path,
     on, errors answered (not raised) as gunicorn would; same database and Redis as `app`."""
     monkeypatch.setenv("APP_ENV", "production")
     monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.setenv("SECRET_KEY", PRODUCTION_SECRET_KEY)  # the worker reads the environment
+    # A worker's job reads its settings from the environment: the same ones.
+    monkeypatch.setenv("SECRET_KEY", PRODUCTION_SECRET_KEY)
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("MODEL_DIR", str(model_dir))
+    monkeypatch.setenv("QUEUE_NAME", QUEUE)
     monkeypatch.delenv("TRUSTED_IPS", raising=False)
     monkeypatch.delenv("METRICS_TOKEN", raising=False)
     _empty_tables(database_url)

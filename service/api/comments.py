@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import logging
 import secrets
@@ -16,8 +15,9 @@ from sqlalchemy import Connection, Table, bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from service import database, guard, limits, queue, webhooks
-from service.api.body import parse_body
+from service.api.body import parse_body, post_path
 from service.db import Comment, CommentEvent, CommentStatus, DecidedBy, PostSettings
+from service.db.comments import hash_secret
 from service.db.types import utcnow
 from service.errors import ForbiddenError, InvalidFieldError, NotFoundError, ServiceError
 from service.sites import SUBMISSION_POST_PREFIX
@@ -74,11 +74,6 @@ def new_secret() -> tuple[str, str]:
     """A fresh per-comment secret and the SHA-256 hex digest that is stored instead of it."""
     secret = secrets.token_urlsafe(SECRET_BYTES)
     return secret, hash_secret(secret)
-
-
-def hash_secret(secret: str) -> str:
-    """What the comments table keeps of a secret."""
-    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _accepted(ident: int, post: str, created_at: Any, secret: str | None = None
@@ -284,7 +279,7 @@ class PostComments(MethodView):
     @blp.response(200, CommentPage)
     def get(self, post: str, limit: int, cursor: str | None) -> dict[str, Any]:
         """Published comments, oldest first, ``limit`` per page; ``next`` is the next cursor."""
-        post = post.strip("/")
+        post = post_path(post)
         session = database.session()
         published = (Comment.post == post, Comment.status == CommentStatus.PUBLISHED,
                      # what sites report through the Akismet API is never shown

@@ -17,6 +17,7 @@ from service.db import AkismetCheck, Comment, CommentEvent, CommentStatus
 from service.db.types import utcnow
 from service.errors import InvalidFieldError, NotFoundError, ServiceError
 from service.schemas import (
+    MAX_ID,
     BulkDecisionIn,
     BulkOut,
     DecisionIn,
@@ -75,7 +76,7 @@ def _page_query(query: Select[Any], sort: str, cursor: str | None) -> Select[Any
         if cursor:
             try:
                 score_text, id_text = cursor.split(":", 1)
-                last_score, last_id = float(score_text), int(id_text)
+                last_score, last_id = float(score_text), _cursor_id(id_text)
             except ValueError:
                 raise InvalidFieldError("cursor", "Not a cursor from this listing.") from None
             if descending:
@@ -86,10 +87,19 @@ def _page_query(query: Select[Any], sort: str, cursor: str | None) -> Select[Any
                                         and_(key == last_score, Comment.id > last_id)))
         return query.order_by(*order)
     if cursor:
-        if not cursor.isdigit():
-            raise InvalidFieldError("cursor", "Not a cursor from this listing.")
-        query = query.where(Comment.id < int(cursor) if descending else Comment.id > int(cursor))
+        try:
+            last_id = _cursor_id(cursor)
+        except ValueError:
+            raise InvalidFieldError("cursor", "Not a cursor from this listing.") from None
+        query = query.where(Comment.id < last_id if descending else Comment.id > last_id)
     return query.order_by(Comment.id.desc() if descending else Comment.id)
+
+
+def _cursor_id(text: str) -> int:
+    """An id from a cursor: ASCII digits within BIGINT (isdigit() would take "²")."""
+    if not (text.isascii() and text.isdigit()) or int(text) > MAX_ID:
+        raise ValueError(text)
+    return int(text)
 
 
 def _cursor_of(comment: Comment, sort: str) -> str:

@@ -10,6 +10,7 @@ from marshmallow import RAISE, Schema, fields, validate
 from sqlalchemy import func, select
 
 from service import database
+from service.api.body import post_path
 from service.db import Comment, CommentStatus
 from service.schemas import MAX_POST_CHARS
 
@@ -65,7 +66,7 @@ class PostCountView(MethodView):
     @blp.response(200, PostCount)
     def get(self, post: str) -> dict[str, Any]:
         """The number of published comments of a post (0 for a post nobody commented on)."""
-        post = post.strip("/")
+        post = post_path(post)
         return {"post": post, "count": published_counts([post])[post]}
 
 

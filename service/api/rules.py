@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from service import auth, database
+from service.api.body import post_path
 from service.db import PostSettings, Rule, RuleKind, Setting
 from service.errors import ConflictError, InvalidFieldError, NotFoundError
 from service.rules import SETTINGS_DEFAULTS, validate_rule
@@ -125,7 +126,7 @@ class PostModeration(MethodView):
     @blp.response(200, PostSettingsSchema)
     def get(self, post: str) -> Any:
         """Closed / pre-moderated flags of a post (both false if never set)."""
-        post = post.strip("/")
+        post = post_path(post)
         return database.session().get(PostSettings, post) or {"post": post, "closed": False,
                                                                "premoderated": False}
 
@@ -134,7 +135,7 @@ class PostModeration(MethodView):
     @blp.response(200, PostSettingsSchema)
     def put(self, flags: dict[str, Any], post: str) -> PostSettings:
         """Close a post to new comments, or hold every new comment for review."""
-        post = post.strip("/")
+        post = post_path(post)
         session = database.session()
         settings = session.get(PostSettings, post) or PostSettings(post=post)
         settings.closed, settings.premoderated = flags["closed"], flags["premoderated"]

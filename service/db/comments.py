@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import hashlib
 from datetime import datetime
 from typing import Any
 
@@ -132,6 +133,11 @@ class Comment(Base):
 
     def __repr__(self) -> str:
         return f"<Comment {self.id} {self.post!r} {self.status}>"
+
+
+def hash_secret(secret: str) -> str:
+    """What the comments table keeps of an author's secret (``secret_hash``)."""
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 # "This comment is pending", with the value written into the SQL: a plan only uses the partial

@@ -50,8 +50,9 @@ def _login_redirect() -> Response:
 
 def _safe_next(target: str | None) -> str:
     """Only a path on this site under /moderate (no open redirect)."""
+    # isprintable: no CR/LF (a header injection) nor any other control character.
     if target and target.startswith("/moderate") and not target.startswith("//") \
-            and "\\" not in target:
+            and "\\" not in target and target.isprintable():
         return target
     return url_for("web.queue")
 
