@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DATA ?=
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run web worker deliveries train retrain evaluate moderator migrate test faults simulate lint bench clean browser nginx
+.PHONY: run web worker deliveries train retrain evaluate moderator migrate test faults simulate lint bench clean browser nginx wordpress mariadb
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -53,7 +53,7 @@ evaluate: $(STAMP)
 	$(PY) -m models.evaluate --data $(DATA) $(if $(MODEL),--model $(MODEL))
 
 ## test: the whole suite (SQLite, and PostgreSQL when TEST_DATABASE_URL is set)
-test: $(STAMP) browser
+test: $(STAMP) browser wordpress
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 ## browser: Debian's Chromium for the browser tests (never `playwright install`)
@@ -61,6 +61,25 @@ browser:
 	@command -v chromium >/dev/null || { \
 	  SUDO=$$( [ "$$(id -u)" -eq 0 ] || ! command -v sudo >/dev/null || echo sudo ); \
 	  $$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends chromium; }
+
+## wordpress: Debian's WordPress (with its Akismet plugin), its default theme and PHP for the
+## tests of integrations/wordpress/ (served by `php -S`: no Apache, no PHP-FPM)
+wordpress:
+	@test -d /usr/share/wordpress/wp-content/plugins/akismet \
+	  && test -d /usr/share/wordpress/wp-content/themes/twentytwentythree \
+	  && command -v php >/dev/null && php -m | grep -qi mysqli || { \
+	  SUDO=$$( [ "$$(id -u)" -eq 0 ] || ! command -v sudo >/dev/null || echo sudo ); \
+	  $$SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y \
+	    --no-install-recommends wordpress wordpress-theme-twentytwentythree php-cli \
+	    php-mysql php-cgi micro-httpd netcat-traditional libapache2-mod-php8.2- php8.2-fpm-; }
+
+## mariadb: Debian's MariaDB server binaries (the WordPress tests start one in a temporary
+## folder when none answers on 127.0.0.1:3306)
+mariadb:
+	@command -v mariadbd >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" -eq 0 ] || ! command -v sudo >/dev/null || echo sudo ); \
+	  $$SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y \
+	    --no-install-recommends mariadb-server; }
 
 ## faults: 500 comments while Redis stops for 5 s and a worker is SIGKILLed; then make run
 ## itself with its worker and Redis killed, Redis paused and a slow webhook receiver; then

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import os
 import re
-import threading
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -316,3 +316,173 @@ def test_the_web_process_never_imports_scikit_learn(app):
         "assert 'sklearn' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=60)
+
+
+# What WordPress's Akismet plugin needs (issue 15) and the API's own guards (issues 12, 13)
+
+
+def _nobody_listens(app: Flask, timeout: float = 1) -> Queue:
+    """Point the app at a queue no worker listens to (the scoring worker is down)."""
+    nobody = Queue("nobody-listens", connection=app.extensions["redis"])
+    app.extensions["scoring_queue"] = nobody
+    app.config["AKISMET_CHECK_TIMEOUT"] = timeout
+    return nobody
+
+
+def test_the_plugins_other_calls_answer_as_akismet_does(client, key):
+    subscription = wire(client, "get-subscription", key=key, blog=BLOG)
+    assert subscription.mimetype == "application/json"
+    assert subscription.get_json()["status"] == "active"
+    assert wire(client, "get-subscription", key="0" * 12, blog=BLOG).text == "invalid"
+    assert client.get("/1.1/test").text == "connected"
+    assert wire(client, "deactivate", key=key, blog=BLOG).text == "deactivated"
+    stats = wire(client, "get-stats", key=key, blog=BLOG, **{"from": "all"}).get_json()
+    assert stats["spam"] == 0 and stats["accuracy"] == 100.0
+    unknown = client.post("/1.1/verify-wpcom-key", data={"api_key": key})
+    assert (unknown.status_code, unknown.mimetype) == (404, "text/plain")
+
+
+@pytest.mark.parametrize(("blog", "valid"), [
+    ("https://blog.example.org/", True), ("http://www.blog.example.org/sub/", True),
+    ("https://evil.example/", False), ("not a url", False)])
+def test_the_blog_must_be_the_keys_site(client, key, blog, valid):
+    response = wire(client, "verify-key", key=key, blog=blog)
+    assert response.text == ("valid" if valid else "invalid")
+    if not valid:
+        assert "not the site of this key" in response.headers["X-akismet-debug-help"]
+
+
+def test_user_ip_is_an_ip_and_author_urls_are_http(app, client, db, key):
+    response = wire(client, "comment-check", api_key=key, blog=BLOG, user_ip="<script>",
+                    **GENUINE)
+    assert response.text == "invalid" and "user_ip" in response.headers["X-akismet-debug-help"]
+    _nobody_listens(app, timeout=0.1)
+    wire(client, "comment-check", api_key=key, blog=BLOG, user_ip="2001:DB8::1",
+         comment_author_url="javascript:alert(1)", **GENUINE)
+    comment = db.scalar(select(Comment))
+    assert (comment.ip, comment.author_url) == ("2001:db8::1", None)
+    check = db.scalar(select(AkismetCheck))
+    assert "not an http(s) URL" in check.signals["note"]
+
+
+def test_held_reaches_the_blog_as_held(scoring_worker, db, client, key):
+    db.add(Rule(kind=RuleKind.WATCHED_TERM, value="cryptocurrency"))
+    db.commit()
+    response = wire(client, "comment-check", api_key=key, blog=BLOG, user_ip="203.0.113.7",
+                    comment_author="Mira", comment_content="Can I pay with cryptocurrency?")
+    # "false" with X-akismet-error: Akismet's plugin sends the comment to moderation.
+    assert response.text == "false", response.headers
+    assert response.headers["X-akismet-error"] and response.headers["X-Moderation-Status"] == "held"
+    assert db.scalar(select(Comment)).status == "held"
+
+
+@pytest.mark.parametrize(("form", "reason"), [
+    ({"POST_ak_hp_textarea": "http://bot.example"}, "honeypot field filled in"),
+    ({"POST_ak_js": "NOW"}, "after the page loaded")])
+def test_the_plugins_bot_traps_file_spam_at_once(app, client, db, key, form, reason):
+    _nobody_listens(app)  # no worker needed: decided before any scoring
+    form = {name: str(int(time.time() * 1000) - 1000) if value == "NOW" else value
+            for name, value in form.items()}
+    started = time.monotonic()
+    response = wire(client, "comment-check", api_key=key, blog=BLOG, user_ip="203.0.113.7",
+                    **GENUINE, **form)
+    assert time.monotonic() - started < 0.9
+    assert (response.text, response.headers["X-akismet-pro-tip"]) == ("true", "discard")
+    comment = db.scalar(select(Comment))
+    assert (comment.status, comment.decided_by) == ("spam", "rule")
+    assert reason in comment.reasons[0]
+
+
+def test_a_long_wordpress_comment_is_stored_whole(app, client, db, key):
+    _nobody_listens(app, timeout=0.1)
+    text = ("Ünïcödé and plain words about accelerators, supply chains and policy. " * 900)
+    text = text[:60_000].strip()
+    headers = {f"HTTP_X_HEADER_{n}": "v" * 100 for n in range(40)}
+    # The plugin sends the content twice: comment_content and the form's POST_comment.
+    response = wire(client, "comment-check", api_key=key, blog=BLOG, user_ip="203.0.113.7",
+                    comment_author="Long Reader", comment_content=text, POST_comment=text,
+                    **headers)
+    assert response.status_code == 503 and response.text == "error"  # stored, undecided
+    assert db.scalar(select(Comment)).content == text
+
+
+def test_submissions_follow_the_guid_and_stay_within_their_site(app, client, db, key,
+                                                                make_moderator):
+    _nobody_listens(app, timeout=0.1)
+    other_key = add_site(app, "https://other.example.net/")
+    checked = wire(client, "comment-check", api_key=key, blog=BLOG, user_ip="203.0.113.7",
+                   **GENUINE)
+    guid = checked.headers["X-akismet-guid"]
+    # Site 2 reports the same text: a training row of its own, site 1's check untouched.
+    wire(client, "submit-spam", api_key=other_key, blog="https://other.example.net/",
+         user_ip="203.0.113.7", **GENUINE)
+    # Site 1 reports its check by guid, with the text WordPress edited since.
+    wire(client, "submit-spam", api_key=key, blog=BLOG, user_ip="203.0.113.7", guid=guid,
+         reporter="admin", **{**GENUINE, "comment_content": "edited by the blog"})
+    rows = {c.id: c for c in db.scalars(select(Comment))}
+    checks = list(db.scalars(select(AkismetCheck).order_by(AkismetCheck.id)))
+    assert len(rows) == 2 and len(checks) == 2
+    mine, theirs = checks
+    assert mine.guid == guid and mine.site_id != theirs.site_id
+    assert (rows[mine.comment_id].label, rows[mine.comment_id].status) == ("spam", "spam")
+    assert rows[mine.comment_id].content == GENUINE["comment_content"]
+    assert (rows[theirs.comment_id].label, rows[theirs.comment_id].status) == ("spam", "spam")
+    event = db.scalar(select(CommentEvent).where(CommentEvent.comment_id == mine.comment_id))
+    assert (event.action, event.note) == ("submit-spam", "reported by admin")
+    token_queue = client.get("/api/v1/moderation/queue",
+                             query_string={"site": mine.site_id, "status": "spam"},
+                             headers={"Authorization": f"Bearer {make_moderator()}"}).get_json()
+    assert [c["id"] for c in token_queue["comments"]] == [mine.comment_id]
+
+
+def test_waiting_checks_are_capped_and_a_stalled_worker_is_not_waited_for(app, key):
+    nobody = _nobody_listens(app, timeout=1.5)
+    answers: dict[str, tuple[float, int]] = {}
+
+    def check(name: str, text: str) -> None:
+        started = time.monotonic()
+        response = app.test_client().post("/1.1/comment-check", data={
+            "api_key": key, "blog": BLOG, "user_ip": "203.0.113.7", "comment_author": name,
+            "comment_content": text})
+        answers[name] = (time.monotonic() - started, response.status_code)
+
+    first = threading.Thread(target=check, args=("first", "A first comment on the post."))
+    first.start()
+    time.sleep(0.3)
+    check("second", "A second comment, while the first one waits.")
+    healthz_started = time.monotonic()
+    assert app.test_client().get("/healthz").status_code == 200
+    healthz = time.monotonic() - healthz_started
+    first.join()
+    check("third", "A third, once the scoring job has waited past the timeout.")
+    assert answers["first"][1] == answers["second"][1] == answers["third"][1] == 503
+    assert answers["first"][0] >= 1.4          # it had the one slot and waited
+    assert answers["second"][0] < 0.5          # no free slot: answered at once
+    assert answers["third"][0] < 0.5           # the queued job is stale: nobody waits
+    assert healthz < 0.5
+    # One scoring job for the three stored comments; none of its own at the front.
+    assert [job.func_name for job in nobody.jobs] == ["worker.jobs.score_pending"]
+
+
+def test_comment_checks_are_limited_per_key(app, client, key):
+    _nobody_listens(app, timeout=0.05)
+    app.config["AKISMET_RATE_LIMIT"] = "2/minute"
+    codes = [wire(client, "comment-check", api_key=key, blog=BLOG, user_ip="203.0.113.7",
+                  comment_author=f"R{n}", comment_content=f"Comment number {n}").status_code
+             for n in range(3)]
+    assert codes == [503, 503, 429]
+
+
+def test_wrong_keys_are_limited_per_ip_even_before_the_right_one(app, key):
+    app.config["AKISMET_KEY_FAILURES"] = "3/hour"
+    guesser = app.test_client()
+    environ = {"REMOTE_ADDR": "198.51.100.66"}
+    for guess in ("0" * 12, "1" * 12, "2" * 12):
+        assert guesser.post("/1.1/verify-key", data={"key": guess, "blog": BLOG},
+                            environ_base=environ).text == "invalid"
+    refused = guesser.post("/1.1/verify-key", data={"key": key, "blog": BLOG},
+                           environ_base=environ)
+    assert (refused.status_code, refused.headers["Retry-After"]) == (429, "30")
+    # Another reader's address is not affected.
+    assert guesser.post("/1.1/verify-key", data={"key": key, "blog": BLOG},
+                        environ_base={"REMOTE_ADDR": "198.51.100.67"}).text == "valid"

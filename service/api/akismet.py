@@ -546,14 +546,14 @@ def get_stats() -> Response:
     checks = select(AkismetCheck.comment_id).where(AkismetCheck.site_id == site.id)
     if data["period"] == "6-months":
         checks = checks.where(AkismetCheck.created_at >= utcnow() - SIX_MONTHS)
-    by_status = dict(session.execute(
+    by_status: dict[str, int] = {str(status): n for status, n in session.execute(
         select(Comment.status, func.count()).where(Comment.id.in_(checks))
-        .group_by(Comment.status)).tuples().all())
-    reports = dict(session.execute(
+        .group_by(Comment.status)).all()}
+    reports: dict[str, int] = {action: n for action, n in session.execute(
         select(CommentEvent.action, func.count())
         .where(CommentEvent.comment_id.in_(checks), CommentEvent.actor == f"site:{site.id}",
                CommentEvent.from_status.is_not(None))
-        .group_by(CommentEvent.action)).tuples().all())
+        .group_by(CommentEvent.action)).all()}
     spam = by_status.get(CommentStatus.SPAM, 0)
     total = sum(by_status.values())
     missed, false_positives = reports.get("submit-spam", 0), reports.get("submit-ham", 0)
