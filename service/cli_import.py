@@ -15,7 +15,7 @@ from service.database import standalone_session
 from service.db import AdminEvent, Site
 from service.errors import ImportFileError
 from service.importers import READERS
-from service.importers.store import ImportCounts, store
+from service.importers.store import BATCH_SIZE, ImportCounts, store
 
 # A progress line on stderr every this many comments read.
 PROGRESS_EVERY = 1000
@@ -72,14 +72,14 @@ def import_comments(format_name: str, file: Path, site: str | None,
             click.echo(f"{format_name}: {counts.read} read, {counts.imported} imported, "
                        f"{counts.already} already imported", err=True)
 
-    done: ImportCounts | None = None
+    done = ImportCounts()
     try:
-        done = store(sessions, format_name, READERS[format_name](file), site_id=site_id,
-                     batch_size=min(progress_every, 500), progress=progress)
+        store(sessions, format_name, READERS[format_name](file), site_id=site_id,
+              batch_size=min(progress_every, BATCH_SIZE), progress=progress, counts=done)
     except ImportFileError as error:
-        raise click.ClickException(
-            f"{error} (comments before it were imported; importing again skips them)"
-        ) from None
+        kept = (f" ({done.imported} comments before it were imported: importing the fixed "
+                "file skips them)") if done.read else ""
+        raise click.ClickException(f"{error}{kept}") from None
     with standalone_session() as session:
         session.add(AdminEvent(actor="cli", action="comments.import", details={
             "format": format_name, "file": file.name, "site_id": site_id,

@@ -132,10 +132,14 @@ def write_disqus(path: Path, threads: dict[str, str], posts: Iterable[DisqusPost
                  forum: str = "blogexample") -> Path:
     """A Disqus export: ``threads`` maps a thread's dsq:id to its page URL."""
     with path.open("w", encoding="utf-8") as out:
-        out.write("""<?xml version="1.0" encoding="utf-8"?>
-<disqus xmlns="http://disqus.com" xmlns:dsq="http://disqus.com/disqus-internals" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:schemaLocation="http://disqus.com/api/schemas/1.0/disqus.xsd http://disqus.com/api/schemas/1.0/disqus-internals.xsd">
-  <category dsq:id="1"><forum>%s</forum><title>General</title><isDefault>true</isDefault></category>
-""" % forum)
+        out.write('<?xml version="1.0" encoding="utf-8"?>\n'
+                  '<disqus xmlns="http://disqus.com" '
+                  'xmlns:dsq="http://disqus.com/disqus-internals" '
+                  'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+                  'xsi:schemaLocation="http://disqus.com/api/schemas/1.0/disqus.xsd '
+                  'http://disqus.com/api/schemas/1.0/disqus-internals.xsd">\n'
+                  f'  <category dsq:id="1"><forum>{forum}</forum><title>General</title>'
+                  '<isDefault>true</isDefault></category>\n')
         for ident, link in threads.items():
             out.write(f"""  <thread dsq:id={quoteattr(ident)}>
     <id/>

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import islice
 from typing import TypeVar
 
 from sqlalchemy import and_, func, insert, select, update
@@ -43,8 +42,20 @@ class ImportCounts:
 
 
 def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
-    iterator = iter(items)
-    while batch := list(islice(iterator, size)):
+    """``items`` in lists of ``size``; if reading fails, the items read before the failure
+    come out first, then the error."""
+    batch: list[T] = []
+    try:
+        for item in items:
+            batch.append(item)
+            if len(batch) == size:
+                yield batch
+                batch = []
+    except Exception:
+        if batch:
+            yield batch
+        raise
+    if batch:
         yield batch
 
 
@@ -130,11 +141,13 @@ def link_parents(session: Session, source: str) -> tuple[int, int]:
 
 def store(sessions: sessionmaker, source: str, records: Iterable[Record | Skipped], *,
           site_id: int | None = None, batch_size: int = BATCH_SIZE,
-          progress: Callable[[ImportCounts], None] | None = None) -> ImportCounts:
-    """Store ``records`` of ``source`` (a format name) for ``site_id``; ``progress`` is
-    called after each batch. A reader's error (a malformed file) propagates once the
-    batches before it are committed and their replies linked: importing again resumes."""
-    counts = ImportCounts()
+          progress: Callable[[ImportCounts], None] | None = None,
+          counts: ImportCounts | None = None) -> ImportCounts:
+    """Store ``records`` of ``source`` (a format name) for ``site_id``, counting into
+    ``counts``; ``progress`` is called after each batch. A reader's error (a malformed file)
+    propagates once the batches before it are committed and their replies linked:
+    importing again resumes."""
+    counts = counts if counts is not None else ImportCounts()
     try:
         for batch in _batches(records, batch_size):
             with sessions() as session:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 from xml.etree.ElementTree import Element, ParseError
 
 from defusedxml import DefusedXmlException
@@ -32,7 +33,6 @@ from service.importers.records import (
     ip_address,
     iso_datetime,
     post_of,
-    post_of_url,
     text_or_none,
     web_url,
 )
@@ -117,9 +117,10 @@ def read(path: Path) -> Iterator[Record | Skipped]:
             wordpress = wordpress or is_wp
             if comment is not None:
                 if is_wp and name == "comment":
-                    if not post:
-                        post = post_of(item.get("post_name", "")) or post_of_url(
-                            item.get("link", "")) or f"post-{item.get('post_id', '')}"
+                    if not post:  # the slug; a draft has none: its permalink's path, its id
+                        post = (post_of(item.get("post_name", ""))
+                                or post_of(urlsplit(item.get("link", "")).path)
+                                or f"?p={item.get('post_id', '').strip()}")
                     yield _record(comment, post, origin)
                     comment = None
                     element.clear()
