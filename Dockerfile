@@ -2,7 +2,11 @@
 # a slim image that runs as a non-root user. One image for every role:
 #   web (default):  gunicorn service.wsgi:app      (GUNICORN_CMD_ARGS: workers, bind, ...)
 #   worker:         python -m worker
+#   deliveries:     python -m worker --deliveries   (webhooks and alert e-mails)
 #   migrate:        flask --app service db upgrade && python -m models.train --if-missing
+# Never publish the web's port to the network directly: its sync workers would wait on slow
+# clients. Put nginx in front (deploy/nginx/commentguard.conf.template; compose's `proxy`
+# service does it; docs/deploy.md, "A buffering proxy in front of gunicorn").
 FROM python:3.11-slim AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /src

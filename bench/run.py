@@ -30,6 +30,7 @@ from sqlalchemy import delete, func, insert, select
 
 from bench import isso, nginx, procs
 from bench.load import isso_request, make_comments, ours_request, write_requests
+from scripts.run import web_command
 from service.db import Comment, CommentStatus, make_engine
 from service.db.comments import DecidedBy
 from service.db.types import utcnow
@@ -160,13 +161,15 @@ class Service:
         if self.front == "nginx":
             self.env["PROXY_COUNT"] = "1"
             self.front_process = nginx.start(VAR / "nginx", self.port, f"127.0.0.1:{web_port}")
-        self.web = subprocess.Popen(
-            [PY, "-m", "gunicorn", "service.wsgi:app", "--bind", f"127.0.0.1:{web_port}",
-             "--workers", str(self.web_workers), "--threads", str(self.web_threads),
-             *(["--worker-class", self.worker_class] if self.worker_class else []),
-             "--graceful-timeout", "10"],
-            env=self.env, cwd=ROOT, stdout=web_log, stderr=web_log, start_new_session=True,
-        )
+        command = [PY, "-m", "gunicorn", "service.wsgi:app", "--bind", f"127.0.0.1:{web_port}",
+                   "--workers", str(self.web_workers), "--threads", str(self.web_threads),
+                   *(["--worker-class", self.worker_class] if self.worker_class else []),
+                   "--graceful-timeout", "10"]
+        if self.worker_class == "waitress":  # make run's server (scripts/run.py)
+            command = web_command(PY, {**self.env, "PORT": str(web_port),
+                                       "WEB_WORKERS": str(self.web_workers)})
+        self.web = subprocess.Popen(command, env=self.env, cwd=ROOT, stdout=web_log,
+                                    stderr=web_log, start_new_session=True)
         for i in range(self.scoring_workers):
             worker_log = (logs / f"worker-{i}.log").open("ab")
             self.workers.append(subprocess.Popen(
@@ -194,9 +197,9 @@ class Service:
         return procs.tree_cpu([p.pid for p in self.workers])
 
     def web_worker_pids(self) -> list[int]:
-        """The gunicorn worker processes."""
+        """The gunicorn worker processes (waitress: its one process)."""
         assert self.web is not None
-        return procs.children(self.web.pid)
+        return procs.children(self.web.pid) or [self.web.pid]
 
     def pending(self) -> int:
         """Comments still pending."""
@@ -733,7 +736,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="gunicorn threads per web worker (gthread when > 1). Default: "
                              "sync workers, as `make run`, `make web`, the Dockerfile and Isso")
     parser.add_argument("--worker-class", default="",
-                        help="gunicorn worker class (default: sync, or gthread with threads)")
+                        help="gunicorn worker class (default: sync, or gthread with threads); "
+                             "waitress: make run's server")
     parser.add_argument("--front", choices=["", "nginx"], default="",
                         help="nginx in front of gunicorn, as docs/deploy.md requires")
     parser.add_argument("--scoring-workers", type=int, default=1)

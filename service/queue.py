@@ -66,6 +66,10 @@ def connect(url: str) -> Redis:
     return Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
 
 
+def _word(arg: Any) -> str:
+    return (arg.decode(errors="replace") if isinstance(arg, bytes) else str(arg)).upper()
+
+
 def _is_outage(error: BaseException) -> bool:
     return isinstance(error, (ConnectionError, TimeoutError))
 
@@ -107,9 +111,9 @@ class GuardedRedis(Redis):
 
     def execute_command(self, *args: Any, **options: Any) -> Any:
         """Run one command through the breaker."""
-        name = str(args[0]).upper() if args else ""
-        if name in _BLOCKING_COMMANDS and (name != "XREAD" or "BLOCK" in
-                                           [str(a).upper() for a in args]):
+        words = [_word(arg) for arg in args[:8]]
+        name = words[0] if words else ""
+        if name in _BLOCKING_COMMANDS and (not name.startswith("XREAD") or "BLOCK" in words):
             return _through(self.breaker, self.blocking.execute_command, *args, **options)
         return _through(self.breaker, super().execute_command, *args, **options)
 

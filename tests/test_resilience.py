@@ -80,6 +80,16 @@ def test_hung_redis_is_skipped_by_the_breaker_and_nothing_is_lost(
         sick.extensions["db_engine"].dispose()
 
 
+def test_a_blocking_read_outlasts_the_short_timeout(app) -> None:
+    redis = app.extensions["redis"]
+    started = time.monotonic()
+    # A wait for a job's result (what Akismet's comment-check does): 0.6 s, past 0.25 s.
+    assert not redis.xread({"no-such-stream": "0-0"}, block=600)
+    assert time.monotonic() - started >= 0.5
+    assert redis.breaker.current_state == "closed"
+    assert redis.ping()
+
+
 def own_redis_client(server: RedisServer) -> Any:
     """A plain client of the test's own server."""
     from redis import Redis
