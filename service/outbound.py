@@ -66,8 +66,8 @@ def check_address(address: IPAddress, allowed: Iterable[IPNetwork] = ()) -> None
         raise BlockedAddressError(f"{address} is {why} address")
 
 
-def resolve(host: str, port: int, allowed: Iterable[IPNetwork] = ()) -> IPAddress:
-    """Resolve ``host`` once and check every address it gives; the first one, checked.
+def resolve(host: str, port: int, allowed: Iterable[IPNetwork] = ()) -> list[IPAddress]:
+    """Resolve ``host`` once and check every address it gives; the checked addresses.
 
     Any refused address refuses the host (a name that also resolves to 127.0.0.1 is not
     public, whichever address a client would pick)."""
@@ -76,16 +76,17 @@ def resolve(host: str, port: int, allowed: Iterable[IPNetwork] = ()) -> IPAddres
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as error:
         raise BlockedAddressError(f"{host} does not resolve ({error})") from None
-    addresses = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
+    addresses = list(dict.fromkeys(
+        ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos))
     if not addresses:
         raise BlockedAddressError(f"{host} does not resolve")
     for address in addresses:
         check_address(address, allowed)
-    return addresses[0]
+    return addresses
 
 
-def check_url(url: str, allowed: Iterable[IPNetwork] = ()) -> IPAddress:
-    """The checked address an http(s) ``url`` may be sent to; BlockedAddressError if none."""
+def check_url(url: str, allowed: Iterable[IPNetwork] = ()) -> list[IPAddress]:
+    """The checked addresses an http(s) ``url`` may be sent to; BlockedAddressError if none."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise BlockedAddressError("only http and https URLs with a host")
@@ -96,26 +97,40 @@ def check_url(url: str, allowed: Iterable[IPNetwork] = ()) -> IPAddress:
     return resolve(parts.hostname, port, allowed)
 
 
-class _PinnedHTTPConnection(http.client.HTTPConnection):
-    """HTTP to a checked address, with the URL's host in the Host header."""
+def _connect(addresses: list[IPAddress], port: int, timeout: float | None) -> socket.socket:
+    """A connection to the first checked address that answers (never a new lookup)."""
+    error: OSError | None = None
+    for address in addresses:
+        try:
+            return socket.create_connection((str(address), port), timeout)
+        except OSError as exc:
+            error = exc
+    assert error is not None
+    raise error
 
-    def __init__(self, host: str, port: int, address: IPAddress, timeout: float) -> None:
+
+class _PinnedHTTPConnection(http.client.HTTPConnection):
+    """HTTP to checked addresses, with the URL's host in the Host header."""
+
+    def __init__(self, host: str, port: int, addresses: list[IPAddress],
+                 timeout: float) -> None:
         super().__init__(host, port, timeout=timeout)
-        self.address = address
+        self.addresses = addresses
 
     def connect(self) -> None:
-        self.sock = socket.create_connection((str(self.address), self.port), self.timeout)
+        self.sock = _connect(self.addresses, self.port, self.timeout)
 
 
 class _PinnedHTTPSConnection(http.client.HTTPSConnection):
-    """HTTPS to a checked address; the certificate is verified for the URL's host name."""
+    """HTTPS to checked addresses; the certificate is verified for the URL's host name."""
 
-    def __init__(self, host: str, port: int, address: IPAddress, timeout: float) -> None:
+    def __init__(self, host: str, port: int, addresses: list[IPAddress],
+                 timeout: float) -> None:
         super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
-        self.address = address
+        self.addresses = addresses
 
     def connect(self) -> None:
-        sock = socket.create_connection((str(self.address), self.port), self.timeout)
+        sock = _connect(self.addresses, self.port, self.timeout)
         self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
 
 
@@ -131,13 +146,13 @@ def post(url: str, body: bytes, headers: dict[str, str], *, timeout: float,
          allowed: Iterable[IPNetwork] = ()) -> int:
     """POST ``body`` to ``url`` through the checked address; the status if 2xx, else raise
     (BlockedAddressError before connecting, DeliveryError, OSError)."""
-    address = check_url(url, allowed)
+    addresses = check_url(url, allowed)
     parts = urlsplit(url)
     host = parts.hostname or ""
     port = parts.port or (443 if parts.scheme == "https" else 80)
     connection_class = _PinnedHTTPSConnection if parts.scheme == "https" else \
         _PinnedHTTPConnection
-    connection = connection_class(host, port, address, timeout)
+    connection = connection_class(host, port, addresses, timeout)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     try:
         connection.request("POST", path, body=body, headers=headers)

@@ -372,7 +372,7 @@ def test_delivery_refuses_an_internal_address_at_connect_time(app, db, monkeypat
         assert internal.hits == 0
         db.expire_all()
         assert "loopback" in (db.get(WebhookDelivery, delivery_id).error or "")
-        monkeypatch.setenv("WEBHOOK_ALLOWED_NETWORKS", "127.0.0.0/8")  # the operator's choice
+        monkeypatch.setenv("WEBHOOK_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128")  # the operator
         assert deliver(delivery_id) == 204
         assert internal.hits == 1
     finally:
