@@ -31,9 +31,13 @@ deliveries: $(STAMP)
 	$(PY) -m worker --deliveries
 
 ## moderator: create a moderator account, NAME=... [ROLE=admin] [PASSWORD=...]; prints its token
+# The password reaches the CLI through the environment, never a command line: make does not
+# echo it and no process list shows it.
+moderator: export MODERATOR_PASSWORD = $(value PASSWORD)
 moderator: $(STAMP)
 	@test -n "$(NAME)" || { echo 'usage: make moderator NAME=ann [ROLE=admin] [PASSWORD=...]'; exit 2; }
-	$(PY) -m flask --app service moderators add "$(NAME)" --role $(or $(ROLE),moderator) $(if $(PASSWORD),--password "$(PASSWORD)")
+	@echo "$(PY) -m flask --app service moderators add $(NAME) --role $(or $(ROLE),moderator)"
+	@$(PY) -m flask --app service moderators add "$(NAME)" --role $(or $(ROLE),moderator)
 
 ## migrate: apply database migrations
 migrate: $(STAMP)

@@ -7,6 +7,7 @@ Session-authenticated writes need the CSRF token (Flask-WTF) in a form field or 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from functools import wraps
 from typing import Any, TypeVar, cast
 
@@ -18,11 +19,14 @@ from service import database
 from service.db import Moderator
 from service.db.moderators import hash_token
 from service.errors import ForbiddenError, UnauthorizedError
+from service.problems import problem
 
 csrf = CSRFProtect()
 F = TypeVar("F", bound=Callable[..., Any])
 
 SESSION_KEY = "moderator_id"
+# The account's session_version when the session began: raising it revokes the session.
+VERSION_KEY = "moderator_version"
 
 
 def init_app(app: Flask) -> None:
@@ -31,6 +35,10 @@ def init_app(app: Flask) -> None:
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     app.config["SESSION_COOKIE_SECURE"] = app.config["APP_ENV"] == "production"
+    # Flask checks a session cookie's signature time against this on every request, so a
+    # copied cookie stops working after it, whatever its Expires says.
+    app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(
+        hours=app.config["SESSION_LIFETIME_HOURS"])
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # valid for the session's lifetime
     # API routes check CSRF themselves, and only for cookie sessions (see authenticate).
     app.config["WTF_CSRF_CHECK_DEFAULT"] = False
@@ -38,8 +46,6 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def _csrf_error(error: CSRFError) -> Any:
-        from service.problems import problem
-
         return problem(400, f"CSRF check failed: {error.description}")
 
 
@@ -63,12 +69,33 @@ def authenticate() -> Moderator:
     elif request.headers.get("Authorization"):
         raise UnauthorizedError("Use 'Authorization: Bearer <token>'.")
     elif SESSION_KEY in session:
-        moderator = db.get(Moderator, session[SESSION_KEY])
+        moderator = session_moderator()
         if moderator is not None and request.method not in ("GET", "HEAD", "OPTIONS"):
             csrf.protect()
     if moderator is None or not moderator.active:
         raise UnauthorizedError("A valid moderator token or login is required.")
     g.moderator = moderator
+    return moderator
+
+
+def start_session(moderator: Moderator) -> None:
+    """Log ``moderator`` in on this browser: a fresh session (new CSRF token) bound to the
+    account's current session version."""
+    session.clear()
+    session[SESSION_KEY] = moderator.id
+    session[VERSION_KEY] = moderator.session_version
+
+
+def session_moderator() -> Moderator | None:
+    """The active moderator of this browser session, unless revoked since it began."""
+    moderator_id = session.get(SESSION_KEY)
+    if moderator_id is None:
+        return None
+    moderator = database.session().get(Moderator, moderator_id)
+    if moderator is None or not moderator.active or \
+            session.get(VERSION_KEY) != moderator.session_version:
+        session.clear()
+        return None
     return moderator
 
 

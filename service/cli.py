@@ -46,6 +46,13 @@ def _find(session: Session, name: str) -> Moderator:
     return moderator
 
 
+def _set_password(moderator: Moderator, password: str) -> None:
+    try:
+        moderator.set_password(password)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+
+
 def _audit(session: Session, action: str, name: str) -> None:
     session.add(AdminEvent(actor="cli", action=action, details={"name": name}))
 
@@ -53,8 +60,9 @@ def _audit(session: Session, action: str, name: str) -> None:
 @moderators_cli.command("add")
 @click.argument("name")
 @click.option("--role", type=click.Choice([r.value for r in Role]), default=Role.MODERATOR.value)
-@click.option("--password", default=None,
-              help="password for the web login (without one: API token only)")
+@click.option("--password", default=None, envvar="MODERATOR_PASSWORD", show_envvar=True,
+              help="password for the web login (without one: API token only); prefer the "
+                   "environment variable, which no process list or shell history shows")
 def moderators_add(name: str, role: str, password: str | None) -> None:
     """Create an account; prints its API token once, alone on the last line."""
     name = name.strip()
@@ -66,7 +74,7 @@ def moderators_add(name: str, role: str, password: str | None) -> None:
         token = new_token()
         moderator = Moderator(name=name, role=Role(role), token_hash=hash_token(token))
         if password:
-            moderator.set_password(password)
+            _set_password(moderator, password)
         session.add(moderator)
         _audit(session, "moderator.add", name)
         session.commit()
@@ -86,9 +94,12 @@ def moderators_list() -> None:
 @moderators_cli.command("disable")
 @click.argument("name")
 def moderators_disable(name: str) -> None:
-    """Disable an account: its token and login stop working at once."""
+    """Disable an account: its token and login stop working at once, and its sessions stay
+    revoked even if it is enabled again."""
     with standalone_session() as session:
-        _find(session, name).active = False
+        moderator = _find(session, name)
+        moderator.active = False
+        moderator.revoke_sessions()
         _audit(session, "moderator.disable", name)
         session.commit()
     click.echo(f"disabled {name!r}")
@@ -110,9 +121,9 @@ def moderators_rotate(name: str) -> None:
 @click.argument("name")
 @click.password_option()
 def moderators_set_password(name: str, password: str) -> None:
-    """Set an account's web login password."""
+    """Set an account's web login password (it logs the account out everywhere)."""
     with standalone_session() as session:
-        _find(session, name).set_password(password)
+        _set_password(_find(session, name), password)
         _audit(session, "moderator.set-password", name)
         session.commit()
     click.echo(f"password set for {name!r}")

@@ -71,6 +71,14 @@ def load_config(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         # set up ProxyFix (PROXY_COUNT) so that remote_addr is the reader's address.
         "TRUSTED_IPS": _list(env.get("TRUSTED_IPS", "" if production else "127.0.0.1,::1")),
         "PROXY_COUNT": int(env.get("PROXY_COUNT", 0)),
+        # IPv6 readers count by their network of this prefix for per-IP limits, flood control
+        # and login throttling (a /64 is one subscriber's; 128: every address apart).
+        "IPV6_PREFIX_LENGTH": int(env.get("IPV6_PREFIX_LENGTH", 64)),
+        # Hours a moderator's login lasts (the cookie is refused after it, whatever it says).
+        "SESSION_LIFETIME_HOURS": int(env.get("SESSION_LIFETIME_HOURS", 12)),
+        # Networks (comma-separated CIDR) webhooks may reach although they are not public:
+        # loopback, private and link-local addresses are refused unless listed here.
+        "WEBHOOK_ALLOWED_NETWORKS": _list(env.get("WEBHOOK_ALLOWED_NETWORKS", "")),
         # Days after which commenters' IPs are cut to their /24 (IPv6: /48) network.
         "IP_RETENTION_DAYS": int(env.get("IP_RETENTION_DAYS", 30)),
         "JSON_LOGS": _bool(env.get("JSON_LOGS", "0")),

@@ -9,6 +9,7 @@ field validation. It returns a verdict and a reason, like Isso's Guard.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from redis import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import Connection, Select, bindparam, select
+from sqlalchemy import Connection, Select, bindparam, select, text
 from sqlalchemy.orm import Session
 
 from service.db import Comment
@@ -125,6 +126,27 @@ def _duplicate_query(by_email: bool) -> Select[int]:
 
 # Built once: every submission runs one of them.
 _DUPLICATE_BY_EMAIL, _DUPLICATE_BY_NAME_AND_IP = _duplicate_query(True), _duplicate_query(False)
+
+
+def lock_duplicates(connection: Connection, fields: dict[str, Any], ip: str | None) -> None:
+    """Make identical submissions (same post, author, text) take turns until this
+    transaction ends, so that of N concurrent ones exactly one is stored and the others see
+    it in check_duplicate. PostgreSQL: a transaction-level advisory lock on a hash of the
+    three (other comments never wait). SQLite: its one write lock, taken now (BEGIN
+    IMMEDIATE) rather than at the INSERT."""
+    author = fields.get("author_email") or f"{fields['author_name']}\n{ip}"
+    digest = hashlib.sha256(f"{fields['post']}\n{author}\n{fields['content']}".encode())
+    dialect = connection.dialect.name
+    if dialect == "postgresql":
+        connection.execute(_ADVISORY_LOCK,
+                           {"key": int.from_bytes(digest.digest()[:8], "big", signed=True)})
+    elif dialect == "sqlite":
+        dbapi = connection.connection.dbapi_connection
+        if dbapi is not None and not getattr(dbapi, "in_transaction", True):
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+_ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
 
 
 def check_duplicate(connection: Connection | Session, fields: dict[str, Any],

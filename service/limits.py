@@ -3,20 +3,43 @@ limits and flood control. A Redis outage lifts the limits rather than refusing c
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from typing import Any
 from urllib.parse import parse_qsl
 
-from flask import Flask, current_app, request
-from flask_limiter import Limiter
+from flask import Flask, Response, current_app, request
+from flask_limiter import Limiter, RateLimitExceeded
 
 from service import auth, queue
+from service.problems import problem
 
 # A limit so high it never applies: how a limit set to "" in the settings is switched off.
 UNLIMITED = "1000000/second"
 
-limiter = Limiter(key_func=lambda: request.remote_addr or "unknown", swallow_errors=True,
-                  strategy="moving-window")
+def network_of(ip: str | None, ipv6_prefix: int) -> str:
+    """The unit limits count by: an IPv4 address as is; an IPv6 address cut to its
+    ``ipv6_prefix`` network (a household or a VPS gets a whole /64 and can rotate inside it).
+    Not an IP at all (a broken proxy header): the text itself."""
+    if not ip:
+        return "unknown"
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network(f"{address}/{ipv6_prefix}", strict=False))
+    return str(address)
+
+
+def client_network() -> str:
+    """The requesting client's unit for per-IP limits, flood control and login throttling."""
+    return network_of(request.remote_addr, int(current_app.config["IPV6_PREFIX_LENGTH"]))
+
+
+limiter = Limiter(key_func=client_network, swallow_errors=True, strategy="moving-window")
 
 
 def retry_after() -> int:
@@ -79,3 +102,9 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
     limiter.init_app(app)
     limiter.request_filter(is_exempt)
+    app.register_error_handler(RateLimitExceeded, too_many)
+
+
+def too_many(error: RateLimitExceeded) -> Response:
+    """429 problem+json with the seconds until the limit that was hit lets a request through."""
+    return problem(429, error.description, headers={"Retry-After": str(retry_after())})

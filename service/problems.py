@@ -1,4 +1,7 @@
-"""RFC 9457 problem details: the one place that turns exceptions into error responses."""
+"""RFC 9457 problem details: the one place that turns exceptions into error responses.
+
+It sits at the bottom of the web layer: it imports `service.errors`, `metrics` and `queue`,
+never `auth` or `limits` (they import it), so imports flow one way."""
 
 from __future__ import annotations
 
@@ -73,10 +76,8 @@ def from_http_exception(error: HTTPException) -> Response:
         _flatten_webargs(data["messages"]) if "messages" in data else None
     )
     headers = dict(data.get("headers") or {})
-    if status == 429 and "Retry-After" not in headers:
-        from service.limits import retry_after
-
-        headers["Retry-After"] = str(retry_after())
+    if status == 429 and "Retry-After" not in headers:  # Flask-Limiter's own: service.limits
+        headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     if status == 405 and hasattr(error, "valid_methods") and error.valid_methods:
         headers["Allow"] = ", ".join(error.valid_methods)
     detail = data.get("message") or (error.description if status != 500 else None)

@@ -26,7 +26,7 @@ from service.db import Comment, Label, PostSettings, Rule, RuleKind, Setting
 
 # WordPress's default: two links or more and a comment waits for a human.
 DEFAULT_HOLD_LINKS = 2
-# An e-mail with this many moderator-approved comments is trusted.
+# A returning reader with this many moderator-approved comments is trusted.
 DEFAULT_TRUSTED_AFTER = 1
 # A trusted commenter is still stopped when the model is at least this sure of spam.
 DEFAULT_TRUSTED_SPAM_CEILING = 0.99
@@ -186,13 +186,15 @@ class RuleSet:
         hits.sort(key=lambda hit: hit.effect != "spam")
         return hits
 
-    def is_trusted(self, session: Session, email: str | None) -> bool:
-        """True if ``email`` has at least ``trusted_after`` moderator-approved comments."""
-        if not email or self.trusted_after <= 0:
+    def is_trusted(self, session: Session, reader_id: str | None) -> bool:
+        """True if the returning reader ``reader_id`` (from the signed token its browser
+        keeps, service/readers.py) has at least ``trusted_after`` moderator-approved comments.
+        An e-mail address proves nothing: anyone can type an approved reader's."""
+        if not reader_id or self.trusted_after <= 0:
             return False
         approved = session.scalar(
             select(func.count()).select_from(Comment).where(
-                Comment.author_email == email, Comment.label == Label.HAM,
+                Comment.reader_id == reader_id, Comment.label == Label.HAM,
                 Comment.status == "published",
             )
         )

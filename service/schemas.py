@@ -84,6 +84,10 @@ class CommentIn(Schema):
                                metadata={"description": "Honeypot: leave empty."})
     form_token = fields.String(load_default=None, validate=validate.Length(max=512),
                                metadata={"description": "From GET /api/v1/form-token."})
+    # Never stored: the signed returning-reader token of an earlier answer (service/readers.py).
+    reader_token = fields.String(load_default=None, validate=validate.Length(max=256),
+                                 metadata={"description": "The `reader_token` of an earlier "
+                                           "202; approved comments make its reader trusted."})
 
     @pre_load
     def _normalise(self, data: Any, **_kwargs: Any) -> Any:
@@ -97,7 +101,7 @@ class CommentIn(Schema):
                     value = value.strip("/")
                 # An HTML form sends empty strings for fields left blank.
                 if value == "" and key in {"author_email", "author_url", "parent_id",
-                                           "hp_website", "form_token"}:
+                                           "hp_website", "form_token", "reader_token"}:
                     continue
             cleaned[key] = value
         return cleaned
@@ -124,6 +128,8 @@ class CommentAccepted(Schema):
         "Shows you your comment before it is published: send it as the X-Comment-Secret "
         "header (or ?secret=) of GET /api/v1/comments/{id}, and to a data request. Shown "
         "once; only its hash is stored.")})
+    reader_token = fields.String(required=True, metadata={
+        "description": "Keep it and send it with this reader's later comments."})
 
 
 class FormTokenArgs(Schema):
@@ -319,7 +325,7 @@ class SettingsSchema(Schema):
     hold_links = fields.Integer(validate=validate.Range(min=0, max=100),
                                 metadata={"description": "Hold at this many links (0: off)."})
     trusted_after = fields.Integer(validate=validate.Range(min=0, max=1000), metadata={
-        "description": "Approved comments that make an e-mail trusted (0: off)."})
+        "description": "Approved comments that make a returning reader trusted (0: off)."})
     trusted_spam_ceiling = fields.Float(validate=validate.Range(min=0.5, max=1.0), metadata={
         "description": "A trusted commenter is still stopped at this spam score."})
 

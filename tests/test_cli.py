@@ -14,14 +14,14 @@ from tests.conftest import ROOT
 
 def test_add_prints_the_token_alone_on_the_last_line_and_stores_only_hashes(app, client, db):
     result = app.test_cli_runner().invoke(
-        args=["moderators", "add", "ann", "--role", "admin", "--password", "s3cret-pw"])
+        args=["moderators", "add", "ann", "--role", "admin", "--password", "s3cret-pass-phrase"])
     assert result.exit_code == 0, result.output
     token = result.output.strip().splitlines()[-1]
     assert token.startswith("mod_") and " " not in token
     moderator = db.scalar(select(Moderator).where(Moderator.name == "ann"))
-    assert moderator.role == "admin" and moderator.check_password("s3cret-pw")
+    assert moderator.role == "admin" and moderator.check_password("s3cret-pass-phrase")
     assert token not in (moderator.token_hash, moderator.password_hash)
-    assert "s3cret-pw" not in (moderator.password_hash or "")
+    assert "s3cret-pass-phrase" not in (moderator.password_hash or "")
     response = client.get("/api/v1/moderation/rules", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 200
 

@@ -143,13 +143,14 @@ def test_trusted_commenters_skip_the_hold_band(app, client, db, make_moderator, 
     jobs.configure({**app.config, "SPAM_THRESHOLD_LOW": 0.0, "SPAM_THRESHOLD_HIGH": 1.0})
     app.config["FLOOD_SECONDS"] = 0  # anna's follow-up comes at once; flood control: test_guard
     token = make_moderator()
-    first = post_comment(author_email="anna@example.org", content=GENUINE).get_json()["id"]
+    accepted = post_comment(author_email="anna@example.org", content=GENUINE).get_json()
+    first, anna = accepted["id"], accepted["reader_token"]  # the token anna's widget keeps
     stranger = post_comment(author_email="bob@example.org", content=GENUINE + " Yes.")
     run_worker()
     assert db.get(Comment, first).status == CommentStatus.HELD
     client.post(f"/api/v1/moderation/comments/{first}/decision", headers=bearer(token),
                 json={"action": "approve"})
-    second = post_comment(author_email="anna@example.org",
+    second = post_comment(author_email="anna@example.org", reader_token=anna,
                           content="Following up on my earlier point.").get_json()["id"]
     third = post_comment(author_email="bob@example.org", content="Me again.").get_json()["id"]
     run_worker()

@@ -73,18 +73,18 @@ def test_wrong_credentials_show_an_error_and_start_no_session(client, make_moder
 def test_disabled_account_cannot_log_in(client, db, make_moderator, login) -> None:
     from service.db import Moderator
 
-    make_moderator("ann", "moderator", password="pw")
+    make_moderator("ann", "moderator", password="a long pass phrase")
     moderator = db.query(Moderator).filter_by(name="ann").one()
     moderator.active = False
     db.commit()
-    assert login("ann", "pw").status_code == 401
+    assert login("ann", "a long pass phrase").status_code == 401
 
 
 @pytest.mark.parametrize("token", [None, "forged"])
 def test_login_without_a_valid_csrf_token_is_refused(client, make_moderator, token) -> None:
-    make_moderator("ann", "moderator", password="pw")
+    make_moderator("ann", "moderator", password="a long pass phrase")
     client.get("/moderate/login")
-    data = {"name": "ann", "password": "pw"}
+    data = {"name": "ann", "password": "a long pass phrase"}
     if token:
         data["csrf_token"] = token
     response = client.post("/moderate/login", data=data)
@@ -94,8 +94,8 @@ def test_login_without_a_valid_csrf_token_is_refused(client, make_moderator, tok
 
 
 def test_logout_needs_csrf_and_ends_the_session(client, make_moderator, login) -> None:
-    make_moderator("ann", "moderator", password="pw")
-    login("ann", "pw")
+    make_moderator("ann", "moderator", password="a long pass phrase")
+    login("ann", "a long pass phrase")
     page = client.get("/moderate").get_data(as_text=True)
     assert client.post("/moderate/logout").status_code == 400
     assert client.get("/moderate").status_code == 200
@@ -113,21 +113,21 @@ def test_pages_redirect_to_login_when_logged_out(client, path) -> None:
 
 
 def test_login_returns_to_the_page_asked_for_but_never_off_site(client, make_moderator) -> None:
-    make_moderator("ann", "moderator", password="pw")
+    make_moderator("ann", "moderator", password="a long pass phrase")
     for target, expected in [("/moderate/comments/7", "/moderate/comments/7"),
                              ("//evil.example/x", "/moderate"),
                              ("https://evil.example/", "/moderate")]:
         token = csrf_from(client.get("/moderate/login").get_data(as_text=True))
         response = client.post("/moderate/login", data={
-            "csrf_token": token, "name": "ann", "password": "pw", "next": target})
+            "csrf_token": token, "name": "ann", "password": "a long pass phrase", "next": target})
         assert response.headers["Location"] == expected
         client.post("/moderate/logout", data={"csrf_token": csrf_from(
             client.get("/moderate").get_data(as_text=True))})
 
 
 def test_rules_page_is_for_admins_only(client, make_moderator, login) -> None:
-    make_moderator("mia", "moderator", password="pw")
-    login("mia", "pw")
+    make_moderator("mia", "moderator", password="a long pass phrase")
+    login("mia", "a long pass phrase")
     response = client.get("/moderate/rules")
     assert response.status_code == 403
     assert "Admins only" in response.get_data(as_text=True)
@@ -135,8 +135,8 @@ def test_rules_page_is_for_admins_only(client, make_moderator, login) -> None:
 
 
 def test_rules_page_lists_rules_and_settings_for_admins(client, make_moderator, login) -> None:
-    make_moderator("ann", "admin", password="pw")
-    login("ann", "pw")
+    make_moderator("ann", "admin", password="a long pass phrase")
+    login("ann", "a long pass phrase")
     page = client.get("/moderate").get_data(as_text=True)
     created = client.post("/api/v1/moderation/rules", headers={"X-CSRFToken": csrf_from(page)},
                           json={"kind": "blocked_term", "value": "<b>casino</b>"})
@@ -150,8 +150,8 @@ def test_rules_page_lists_rules_and_settings_for_admins(client, make_moderator, 
 
 def test_the_session_works_for_the_api_with_the_pages_csrf_token(client, make_moderator, login,
                                                                   held_comment) -> None:
-    make_moderator("ann", "moderator", password="pw")
-    login("ann", "pw")
+    make_moderator("ann", "moderator", password="a long pass phrase")
+    login("ann", "a long pass phrase")
     comment_id = held_comment()
     token = csrf_from(client.get("/moderate").get_data(as_text=True))
     queue = client.get("/api/v1/moderation/queue?status=held").get_json()
@@ -176,8 +176,8 @@ def test_pages_need_no_inline_script_style_or_handlers(client, make_moderator, l
                                                         path) -> None:
     if path != "/moderate/login":
         role = "moderator" if path.endswith("as=moderator") else "admin"
-        make_moderator("ann", role, password="pw")
-        login("ann", "pw")
+        make_moderator("ann", role, password="a long pass phrase")
+        login("ann", "a long pass phrase")
     response = client.get(path)
     html = response.get_data(as_text=True)
     assert response.status_code in (200, 403)

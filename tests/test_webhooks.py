@@ -60,6 +60,14 @@ def receiver() -> Iterator[Receiver]:
     server.server.server_close()
 
 
+@pytest.fixture(autouse=True)
+def loopback_allowed(app, monkeypatch) -> None:
+    """The receivers run on this machine: the operator allows loopback explicitly, for the
+    API (app settings) and the worker delivering in this process (its environment)."""
+    app.config["WEBHOOK_ALLOWED_NETWORKS"] = ["127.0.0.0/8"]
+    monkeypatch.setenv("WEBHOOK_ALLOWED_NETWORKS", "127.0.0.0/8")
+
+
 @pytest.fixture
 def admin(make_moderator) -> dict[str, str]:
     """Authorization headers of an admin."""

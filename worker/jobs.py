@@ -226,7 +226,7 @@ class Scorer:
         very_sure = p >= rules.trusted_spam_ceiling
         if very_sure:
             return decision(CommentStatus.SPAM, DecidedBy.MODEL)
-        trusted = band != Band.PUBLISH and rules.is_trusted(session, comment.author_email)
+        trusted = band != Band.PUBLISH and rules.is_trusted(session, comment.reader_id)
         if band == Band.SPAM and not trusted and not hits:
             return decision(CommentStatus.SPAM, DecidedBy.MODEL)
         if hits:

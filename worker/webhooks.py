@@ -7,10 +7,8 @@ RQ retries it on the schedule in ``service.webhooks.DELIVERY_RETRY``.
 from __future__ import annotations
 
 import logging
-import urllib.request
-from typing import Any
 
-from service import notify, webhooks
+from service import notify, outbound, webhooks
 from service.config import load_config
 from service.db import Webhook, WebhookDelivery
 from service.db.types import utcnow
@@ -24,22 +22,15 @@ USER_AGENT = "commentguard-webhooks/1"
 ERROR_CHARS = 1000
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A redirect is a failure: following it would re-send the body (or drop it) elsewhere."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-_opener = urllib.request.build_opener(_NoRedirect)
-
-
 def post(url: str, body: bytes, headers: dict[str, str]) -> int:
-    """POST ``body``; the status code if 2xx, else raise (urllib.error.HTTPError, URLError)."""
-    request = urllib.request.Request(url, data=body, method="POST", headers={
-        "Content-Type": "application/json", "User-Agent": USER_AGENT, **headers})
-    with _opener.open(request, timeout=DELIVERY_TIMEOUT_SECONDS) as response:
-        return int(response.status)
+    """POST ``body``; the status code if 2xx, else raise. The host is resolved and checked
+    once and the connection goes to the checked address (service.outbound: no loopback,
+    private or metadata addresses unless WEBHOOK_ALLOWED_NETWORKS names them; redirects are
+    failures, never followed)."""
+    allowed = outbound.allowed_networks(load_config()["WEBHOOK_ALLOWED_NETWORKS"])
+    return outbound.post(url, body, {"Content-Type": "application/json",
+                                     "User-Agent": USER_AGENT, **headers},
+                         timeout=DELIVERY_TIMEOUT_SECONDS, allowed=allowed)
 
 
 def deliver(delivery_id: int) -> int | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
 import secrets
@@ -14,7 +15,7 @@ from marshmallow import RAISE
 from sqlalchemy import Connection, Table, bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from service import database, guard, limits, queue, webhooks
+from service import database, guard, limits, queue, readers, webhooks
 from service.api.body import parse_body, post_path
 from service.db import Comment, CommentEvent, CommentStatus, DecidedBy, PostSettings
 from service.db.comments import hash_secret
@@ -52,16 +53,21 @@ def _client_ip() -> str | None:
 
 
 IDEMPOTENCY_KEY_MAX = 255
+# What makes a retry "the same comment" for its Idempotency-Key.
+_SAME_COMMENT = ("post", "author_name", "author_email", "author_url", "content", "parent_id")
 
 
 def _idempotency_key() -> str | None:
+    """The header's key, scoped to the client: stored as a hash of the client's network and
+    the key, so another client's identical key never finds this client's comment."""
     key = request.headers.get("Idempotency-Key")
     if key is None:
         return None
     key = key.strip()
     if not key or len(key) > IDEMPOTENCY_KEY_MAX or not key.isprintable():
         raise ServiceError("The Idempotency-Key header must be 1 to 255 printable characters.")
-    return key
+    scoped = f"{limits.client_network()}\n{key}".encode()
+    return "sha256:" + hashlib.sha256(scoped).hexdigest()
 
 
 # The header (or ``secret`` query parameter) that shows an author their unpublished comment.
@@ -76,10 +82,12 @@ def new_secret() -> tuple[str, str]:
     return secret, hash_secret(secret)
 
 
-def _accepted(ident: int, post: str, created_at: Any, secret: str | None = None
-              ) -> tuple[dict[str, Any], int, dict[str, str]]:
+def _accepted(ident: int, post: str, created_at: Any, reader_id: str | None,
+              secret: str | None = None) -> tuple[dict[str, Any], int, dict[str, str]]:
     # Always "pending" here: a comment a bot trap filed as spam must look like any other.
-    body = {"id": ident, "status": CommentStatus.PENDING, "post": post, "created_at": created_at}
+    token = readers.token_for(current_app.config["SECRET_KEY"], reader_id or readers.new_id())
+    body = {"id": ident, "status": CommentStatus.PENDING, "post": post, "created_at": created_at,
+            "reader_token": token}
     if secret is not None:
         body["secret"] = secret
     return body, 202, {"Location": f"/api/v1/comments/{ident}"}
@@ -98,7 +106,8 @@ _CLOSED = select(PostSettings.closed).where(PostSettings.post == bindparam("post
 _PARENT = select(_COMMENTS.c.post, _COMMENTS.c.status).where(_COMMENTS.c.id == bindparam("id"))
 _INSERT = insert(_COMMENTS)
 _INSERT_EVENT = insert(_EVENTS)
-_BY_KEY = select(_COMMENTS.c.id, _COMMENTS.c.post, _COMMENTS.c.created_at).where(
+_BY_KEY = select(_COMMENTS.c.id, _COMMENTS.c.created_at, _COMMENTS.c.reader_id,
+                 *(_COMMENTS.c[name] for name in _SAME_COMMENT)).where(
     _COMMENTS.c.idempotency_key == bindparam("key"))
 
 
@@ -106,17 +115,21 @@ _NEW_SECRET = _COMMENTS.update().where(_COMMENTS.c.id == bindparam("ident")).val
     secret_hash=bindparam("secret_hash"))
 
 
-def _by_key(connection: Connection, key: str) -> tuple[dict[str, Any], int,
-                                                       dict[str, str]] | None:
-    """The comment stored under this Idempotency-Key, with a fresh secret: only the hash of
-    the first was kept, and a client retrying never got the first answer."""
+def _by_key(connection: Connection, key: str, fields: dict[str, Any]
+            ) -> tuple[dict[str, Any], int, dict[str, str]] | None:
+    """The answer for a retry with this client's key, with a fresh secret (only the hash of
+    the first was kept); 422 if the key came with another comment (a client bug or a guess,
+    never a reason to hand out someone's comment)."""
     row = connection.execute(_BY_KEY, {"key": key}).first()
     if row is None:
         return None
+    if any(getattr(row, name) != fields.get(name) for name in _SAME_COMMENT):
+        raise InvalidFieldError("Idempotency-Key", "This key was already used for a different "
+                                "comment. Send a new key with a new comment.")
     secret, digest = new_secret()
     connection.execute(_NEW_SECRET, {"ident": row.id, "secret_hash": digest})
     database.session().commit()
-    return _accepted(*row, secret=secret)
+    return _accepted(row.id, row.post, row.created_at, row.reader_id, secret=secret)
 
 
 @blp.route("/comments")
@@ -143,10 +156,12 @@ class Comments(MethodView):
         key = _idempotency_key()
         fields = parse_body(_COMMENT_IN)
         honeypot, form_token = fields.pop("hp_website"), fields.pop("form_token")
+        reader_id = readers.id_from(current_app.config["SECRET_KEY"],
+                                    fields.pop("reader_token")) or readers.new_id()
         # The busiest route: SQLAlchemy core on the request session's connection (the ORM's
         # unit of work would double the CPU per comment; see docs/PERFORMANCE.md).
         connection = database.session().connection()
-        if key is not None and (existing := _by_key(connection, key)) is not None:
+        if key is not None and (existing := _by_key(connection, key, fields)) is not None:
             return existing
         closed = connection.scalar(_CLOSED, {"post": fields["post"]})
         if closed:
@@ -160,9 +175,12 @@ class Comments(MethodView):
                     "parent_id", "Must be a published comment of the same post."
                 )
         ip = _client_ip()
+        # Identical submissions wait here for each other until the first one commits, so
+        # the others find it (409) instead of all passing the check at once.
+        guard.lock_duplicates(connection, fields, ip)
         guard.check_duplicate(connection, fields, ip)
         if not limits.is_exempt():
-            guard.check_flood(queue.redis(), ip, fields.get("author_email"),
+            guard.check_flood(queue.redis(), limits.client_network(), fields.get("author_email"),
                               current_app.config["FLOOD_SECONDS"])
         trap = guard.check_bot_traps(fields["post"], honeypot, form_token)
         now = utcnow()
@@ -175,6 +193,7 @@ class Comments(MethodView):
             "referer": request.referrer[:2048] if request.referrer else None,
             "status": CommentStatus.PENDING,
             "idempotency_key": key,
+            "reader_id": reader_id,
             "created_at": now,
         }
         if trap.spam_reason:
@@ -186,7 +205,7 @@ class Comments(MethodView):
         except IntegrityError:
             # A concurrent retry with the same Idempotency-Key won the race.
             database.session().rollback()
-            existing = _by_key(database.session().connection(), key) if key else None
+            existing = _by_key(database.session().connection(), key, fields) if key else None
             if existing is None:
                 raise
             return existing
@@ -205,7 +224,7 @@ class Comments(MethodView):
                 # The comment is safe in the database; the reconciler queues a job later.
                 log.warning("could not queue scoring for comment %s; left pending", ident,
                             extra={"comment_id": ident})
-        return _accepted(ident, fields["post"], now, secret)
+        return _accepted(ident, fields["post"], now, reader_id, secret)
 
 
 def _announce_trapped(ident: int) -> None:

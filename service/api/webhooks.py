@@ -11,9 +11,9 @@ from flask_smorest import Blueprint
 from marshmallow import RAISE, Schema, fields, validate
 from sqlalchemy import select
 
-from service import auth, database, queue, webhooks
+from service import auth, database, outbound, queue, webhooks
 from service.db import Comment, Webhook, WebhookDelivery
-from service.errors import NotFoundError
+from service.errors import InvalidFieldError, NotFoundError
 
 blp = Blueprint(
     "webhooks", __name__, url_prefix="/api/v1/moderation",
@@ -106,7 +106,14 @@ class Webhooks(MethodView):
     @blp.arguments(WebhookIn)
     @blp.response(201, WebhookCreated)
     def post(self, data: dict[str, Any]) -> Webhook:
-        """Add a webhook; the answer holds its signing secret, shown this once."""
+        """Add a webhook; the answer holds its signing secret, shown this once. Its host must
+        resolve to public addresses only (or to WEBHOOK_ALLOWED_NETWORKS): 422 otherwise."""
+        try:
+            outbound.check_url(data["url"], outbound.allowed_networks(
+                current_app.config["WEBHOOK_ALLOWED_NETWORKS"]))
+        except outbound.BlockedAddressError as error:
+            raise InvalidFieldError("url", f"Webhooks may only reach public addresses: "
+                                    f"{error}.") from None
         session = database.session()
         hook = Webhook(url=data["url"], events=list(dict.fromkeys(data["events"])),
                        secret=data["secret"] or webhooks.new_secret(), active=True)

@@ -110,6 +110,9 @@ class Comment(Base):
         Integer, ForeignKey("sites.id", ondelete="SET NULL", name="fk_comments_site_id"),
         nullable=True,
     )
+    # The returning reader this comment came from: the random id inside the signed reader
+    # token the widget keeps (service/readers.py). Trust is earned by this id, not an e-mail.
+    reader_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
     __table_args__ = (
         # The public listing: published comments of one post, oldest first.
@@ -123,8 +126,10 @@ class Comment(Base):
         # of them took 6.7 ms; a plain index scan of this one skips them after one visit).
         Index("ix_comments_pending", "id", postgresql_where=text(_PENDING_SQL),
               sqlite_where=text(_PENDING_SQL)),
-        # Trusted commenters: approved comments by e-mail.
+        # A commenter's comments by e-mail (data requests).
         Index("ix_comments_email_label", "author_email", "label"),
+        # Trusted commenters: approved comments by returning reader.
+        Index("ix_comments_reader_label", "reader_id", "label"),
         UniqueConstraint("idempotency_key", name="uq_comments_idempotency_key"),
         # An erased comment's id is never given to the next one (SQLite would reuse the
         # highest id otherwise; PostgreSQL's identity never goes back).

@@ -22,6 +22,11 @@ class Role(enum.StrEnum):
     ADMIN = "admin"
 
 
+# NIST SP 800-63B's floor for a chosen password is 8; a moderator's account guards every
+# reader's e-mail and IP, so 12 (a passphrase of three words passes, "Summer2024" does not).
+PASSWORD_MIN_LENGTH = 12
+
+
 def hash_token(token: str) -> str:
     """Tokens are 256 random bits, so a fast hash is enough and allows an indexed lookup."""
     return hashlib.sha256(token.encode()).hexdigest()
@@ -45,11 +50,21 @@ class Moderator(Base):
     password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Raised by logout, a password change and disabling: every session cookie carrying an
+    # older number stops working at once (the cookie alone cannot be revoked).
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     def set_password(self, password: str) -> None:
-        """Store a salted scrypt hash of ``password``."""
+        """Store a salted scrypt hash of ``password`` and end every session of the account."""
+        if len(password) < PASSWORD_MIN_LENGTH:
+            raise ValueError(f"the password must be at least {PASSWORD_MIN_LENGTH} characters")
         self.password_hash = generate_password_hash(password)
+        self.revoke_sessions()
+
+    def revoke_sessions(self) -> None:
+        """Log the account out everywhere (its session cookies stop working)."""
+        self.session_version = (self.session_version or 0) + 1
 
     def check_password(self, password: str) -> bool:
         """True if ``password`` is this account's password."""

@@ -16,7 +16,8 @@ from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 from werkzeug.wrappers import Response
 
-from service import auth, database
+from service import auth, database, limits, throttle
+from service import queue as jobs_queue
 from service.api.rules import current_settings
 from service.db import Moderator, PostSettings, Rule, RuleKind
 
@@ -33,15 +34,8 @@ def _dummy_hash() -> str:
 
 
 def current_moderator() -> Moderator | None:
-    """The active moderator logged in on this browser session, if any."""
-    moderator_id = session.get(auth.SESSION_KEY)
-    if moderator_id is None:
-        return None
-    moderator = database.session().get(Moderator, moderator_id)
-    if moderator is None or not moderator.active:
-        session.pop(auth.SESSION_KEY, None)
-        return None
-    return moderator
+    """The active moderator logged in on this browser session, if any (and not revoked)."""
+    return auth.session_moderator()
 
 
 def _login_redirect() -> Response:
@@ -77,25 +71,40 @@ def login() -> Any:
 
 @bp.post("/login")
 def login_post() -> Any:
-    """Check name and password; start a fresh session on success."""
+    """Check name and password; start a fresh session on success. Throttled per network
+    and per account (429 with Retry-After); every name costs one password hash check."""
     auth.csrf.protect()
     name = request.form.get("name", "").strip()
     password = request.form.get("password", "")
+    redis = jobs_queue.redis()
+    account, network = f"name:{name.casefold()[:100]}", f"ip:{limits.client_network()}"
+    try:
+        throttle.attempt(redis, [network, account])
+    except throttle.LoginThrottledError as error:
+        return render_template("login.html", next=request.form.get("next", ""), name=name,
+                               error=error.detail), 429, error.headers
     moderator = database.session().scalar(select(Moderator).where(Moderator.name == name))
-    if moderator is None:
+    # The same scrypt check for unknown names and token-only accounts as for real ones, so
+    # the time taken does not tell which names exist or have a password.
+    if moderator is None or moderator.password_hash is None:
         check_password_hash(_dummy_hash(), password)
+        moderator = None
     if moderator is None or not moderator.check_password(password) or not moderator.active:
         return render_template("login.html", next=request.form.get("next", ""), name=name,
                                error="Wrong name or password."), 401
-    session.clear()  # a new session id and CSRF token after login
-    session[auth.SESSION_KEY] = moderator.id
+    throttle.succeeded(redis, account, network)
+    auth.start_session(moderator)
     return redirect(_safe_next(request.form.get("next")))
 
 
 @bp.post("/logout")
 def logout() -> Response:
-    """End the session."""
+    """End the session, and every other session of the account (server-side revocation)."""
     auth.csrf.protect()
+    moderator = current_moderator()
+    if moderator is not None:
+        moderator.revoke_sessions()
+        database.session().commit()
     session.clear()
     return redirect(url_for("web.login"))
 

@@ -65,7 +65,8 @@ def page(browser: Any, live_server: str) -> Iterator[Any]:
 def logged_in(page: Any, make_moderator: Callable[..., str]) -> Callable[..., Any]:
     """Create an account and log in through the form; returns the page on the queue."""
 
-    def _login(name: str = "ann", role: str = "moderator", password: str = "pw") -> Any:
+    def _login(name: str = "ann", role: str = "moderator",
+               password: str = "a long pass phrase") -> Any:
         make_moderator(name, role, password=password)
         page.goto("/moderate/login")
         page.fill("input[name=name]", name)

@@ -46,7 +46,7 @@ def test_login_shows_the_queue_and_counts_update_without_reload(logged_in, held_
 
 
 def test_login_with_a_wrong_password_stays_on_the_form(page, make_moderator) -> None:
-    make_moderator("ann", "moderator", password="pw")
+    make_moderator("ann", "moderator", password="a long pass phrase")
     page.goto("/moderate")
     expect(page).to_have_url(re.compile(r"/moderate/login\?next=/moderate$"))
     page.fill("input[name=name]", "ann")

@@ -277,3 +277,25 @@ def test_the_widget_works_embedded_on_another_origin(page: Any, blog: Blog, live
     page.click(".cw-submit")
     expect(page.locator(".cw-field-email .cw-error")).to_be_visible()
     assert violations == []
+
+
+def test_the_widget_keeps_the_reader_token_and_sends_it_with_the_next_comment(
+        page: Any, db: Any) -> None:
+    open_demo(page)
+    fill_form(page, content="My first comment on this blog.")
+    submit(page)
+    first = db.scalars(select(Comment)).one()
+    kept = page.evaluate("() => Object.entries(localStorage).find("
+                         "([key]) => key.startsWith('cw-reader-token:'))")
+    assert kept and kept[1]
+    page.reload()
+    expect(page.locator(".cw-title")).to_have_text(re.compile(r"^\d+ Comments?$"))
+    fill_form(page, content="And a second one, a week later.")
+    with page.expect_request(lambda r: r.method == "POST" and "/api/v1/comments" in r.url
+                             ) as sent:
+        page.click(".cw-submit")
+    assert sent.value.post_data_json["reader_token"] == kept[1]
+    expect(page.locator(".cw-notice")).to_contain_text("being checked")
+    db.expire_all()
+    second = db.scalars(select(Comment).where(Comment.id != first.id)).one()
+    assert second.reader_id == first.reader_id is not None

@@ -14,6 +14,11 @@
  * Rules kept throughout: comment data only ever goes through textContent/createElement
  * (never parsed as HTML); no inline styles (the CSS comes from the service's /embed.css), so the
  * page can run under a strict Content-Security-Policy; no cookies are sent to the service.
+ *
+ * Returning readers: every accepted comment's answer carries a signed `reader_token`; the widget
+ * keeps it in localStorage (on the blog's origin) and sends it with this reader's later comments.
+ * Once a moderator approved comments sent with it, the reader is trusted (skips the hold band);
+ * an e-mail address alone never is.
  */
 (function () {
   "use strict";
@@ -37,6 +42,22 @@
     ["content", "comment", "Comment", "textarea", "", ""]
   ];
   var instances = 0;
+  var READER_KEY = "cw-reader-token:" + ORIGIN;
+
+  function readerToken() {
+    try {
+      return window.localStorage.getItem(READER_KEY);
+    } catch (e) {
+      return null; // storage disabled: every comment comes from a new reader
+    }
+  }
+
+  function keepReaderToken(token) {
+    if (typeof token !== "string" || !token) return;
+    try {
+      window.localStorage.setItem(READER_KEY, token);
+    } catch (e) { /* storage disabled or full: nothing to keep */ }
+  }
 
   // --- small helpers ---------------------------------------------------------------------
 
@@ -424,6 +445,8 @@
     // service that knows the field.
     if (this.antiBot || this.honeypot.value !== "") body.hp_website = this.honeypot.value;
     if (this.formToken) body.form_token = this.formToken;
+    var reader = readerToken();
+    if (reader) body.reader_token = reader;
     return body;
   };
 
@@ -437,6 +460,7 @@
     var headers = { "Idempotency-Key": this.draftKey };
     return request("POST", "/comments", this.body(), headers).then(function (answer) {
       if ((answer.status === 202 || answer.status === 409) && answer.data && answer.data.id) {
+        keepReaderToken(answer.data.reader_token);
         self.inputs.content.value = "";
         self.draftKey = null;
         self.setParent(null);
