@@ -41,7 +41,7 @@ def fold_for_matching(text: str) -> str:
     NFKC (full-width and compatibility forms), Unicode format characters (category Cf:
     zero-width, soft hyphen, bidi controls) removed, combining marks removed (``casino`` with
     an accent or a stack of marks is ``casino``), case folded, then confusables folded to
-    their Unicode TR39 skeleton by the ``disarm`` library (Cyrillic ``е`` is ``e``), and
+    their Unicode TR39 skeleton by the ``disarm`` library (Cyrillic ``\\u0435`` is ``e``), and
     whitespace runs made one space. For matching only: the result is not for display."""
     text = unicodedata.normalize("NFKC", text)
     text = "".join(ch for ch in unicodedata.normalize("NFD", text)

@@ -7,6 +7,7 @@ import unicodedata
 from typing import Any
 
 from marshmallow import (
+    INCLUDE,
     RAISE,
     Schema,
     ValidationError,
@@ -115,6 +116,20 @@ class CommentIn(Schema):
         if data.get("author_email"):
             data["author_email"] = data["author_email"].lower()
         return data
+
+
+class Problem(Schema):
+    """An error: RFC 9457 problem details (``application/problem+json``)."""
+
+    class Meta:
+        unknown = INCLUDE  # extension members, such as a duplicate's ``id``
+
+    type = fields.String(required=True)
+    title = fields.String(required=True)
+    status = fields.Integer(required=True)
+    detail = fields.String()
+    errors = fields.Dict(keys=fields.String(), values=fields.Raw(), metadata={
+        "description": "Messages per invalid field."})
 
 
 class CommentAccepted(Schema):

@@ -147,8 +147,11 @@ def test_unknown_comment_is_404(client) -> None:
 
 
 def test_public_view_hides_email_and_ip(client, post_comment) -> None:
-    comment_id = post_comment(**{k: VALID[k] for k in ("author_email", "content")}).get_json()["id"]
-    body = client.get(f"/api/v1/comments/{comment_id}").get_json()
+    accepted = post_comment(**{k: VALID[k] for k in ("author_email", "content")}).get_json()
+    comment_id = accepted["id"]
+    # Unpublished: only its author (the 202's secret) sees it.
+    body = client.get(f"/api/v1/comments/{comment_id}",
+                      headers={"X-Comment-Secret": accepted["secret"]}).get_json()
     assert body["status"] == "pending" and body["decided_at"] is None
     assert set(body) >= {"id", "post", "parent_id", "author_name", "content", "status",
                          "created_at", "decided_at"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http
 from typing import Any
 
 from flask import Flask
@@ -9,13 +10,27 @@ from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
 
 from service import problems
+from service.schemas import Problem
 
 
 class ProblemApi(Api):
-    """flask-smorest's Api, answering HTTP errors as problem+json."""
+    """flask-smorest's Api, answering HTTP errors as problem+json, and documenting them so:
+    every operation's error responses are `application/problem+json` bodies (`Problem`)."""
+
+    ERROR_SCHEMA = Problem
 
     def handle_http_exception(self, error: HTTPException) -> Any:
         return problems.from_http_exception(error)
+
+    def _register_responses(self) -> None:
+        for status in http.HTTPStatus:
+            response: dict[str, Any] = {"description": status.phrase}
+            if status >= 400:
+                response["content"] = {problems.PROBLEM_JSON: {"schema": Problem}}
+            self.spec.components.response(status.name, response, lazy=True)
+        self.spec.components.response("DEFAULT_ERROR", {
+            "description": "An error (RFC 9457 problem details).",
+            "content": {problems.PROBLEM_JSON: {"schema": Problem}}}, lazy=True)
 
 
 def init_app(app: Flask) -> None:

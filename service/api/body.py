@@ -93,7 +93,7 @@ class StreamedBodyLimit:
             environ["CONTENT_LENGTH"] = str(len(body))
             del environ["wsgi.input_terminated"]
             environ.pop("HTTP_TRANSFER_ENCODING", None)
-        return self.wsgi_app(environ, start_response)  # type: ignore[no-any-return]
+        return self.wsgi_app(environ, start_response)
 
 
 def check_request() -> None:

@@ -21,7 +21,7 @@ from service.db import Comment, CommentEvent, CommentStatus, DecidedBy, PostSett
 from service.db.comments import hash_secret
 from service.db.types import utcnow
 from service.errors import ForbiddenError, InvalidFieldError, NotFoundError, ServiceError
-from service.sites import SUBMISSION_POST_PREFIX
+from service.problems import PROBLEM_JSON
 from service.schemas import (
     CommentAccepted,
     CommentIn,
@@ -30,7 +30,9 @@ from service.schemas import (
     FormToken,
     FormTokenArgs,
     PageArgs,
+    Problem,
 )
+from service.sites import SUBMISSION_POST_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -148,9 +150,12 @@ class Comments(MethodView):
         "description": "A retry with the same key returns the same comment.",
     }])
     @blp.response(202, CommentAccepted, description="Stored; it will be scored shortly.")
-    @blp.alt_response(422, description="A field is invalid (problem+json with `errors`).")
-    @blp.alt_response(409, description="The same comment was just submitted (its `id`).")
-    @blp.alt_response(429, description="Too many comments from this IP or e-mail.")
+    @blp.alt_response(422, schema=Problem, content_type=PROBLEM_JSON,
+                      description="A field is invalid (problem+json with `errors`).")
+    @blp.alt_response(409, schema=Problem, content_type=PROBLEM_JSON,
+                      description="The same comment was just submitted (its `id`).")
+    @blp.alt_response(429, schema=Problem, content_type=PROBLEM_JSON,
+                      description="Too many comments from this IP or e-mail.")
     def post(self) -> Any:
         """Submit a comment: stored at once as `pending`, then scored by a worker."""
         key = _idempotency_key()
@@ -262,7 +267,8 @@ class CommentById(MethodView):
         {"in": "query", "name": "secret", "required": False, "schema": {"type": "string"},
          "description": f"The same as the {SECRET_HEADER} header."}])
     @blp.response(200, CommentOut)
-    @blp.alt_response(404, description="No such published comment (or a wrong secret).")
+    @blp.alt_response(404, schema=Problem, content_type=PROBLEM_JSON,
+                      description="No such published comment (or a wrong secret).")
     def get(self, comment_id: int) -> Any:
         """A published comment's public view (no e-mail, no IP). The author, with the secret
         of the 202, also sees it before: ``pending``, then ``held`` for anything not

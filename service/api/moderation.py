@@ -16,12 +16,14 @@ from service.api.webhooks import notify_decided
 from service.db import AkismetCheck, Comment, CommentEvent, CommentStatus
 from service.db.types import utcnow
 from service.errors import InvalidFieldError, NotFoundError, ServiceError
+from service.problems import PROBLEM_JSON
 from service.schemas import (
     MAX_ID,
     BulkDecisionIn,
     BulkOut,
     DecisionIn,
     ModerationDetail,
+    Problem,
     QueueArgs,
     QueuePage,
     StatsArgs,
@@ -172,7 +174,8 @@ class Decision(MethodView):
     @blp.doc(security=SECURITY)
     @blp.arguments(DecisionIn)
     @blp.response(200, ModerationDetail)
-    @blp.alt_response(409, description="The comment is no longer in `expected_status`.")
+    @blp.alt_response(409, schema=Problem, content_type=PROBLEM_JSON,
+                      description="The comment is no longer in `expected_status`.")
     def post(self, decision: dict[str, Any], comment_id: int) -> dict[str, Any]:
         """approve -> published; reject -> rejected; spam -> spam; not_spam -> published."""
         session = database.session()

@@ -110,6 +110,7 @@ def test_a_paired_surrogate_escape_is_an_ordinary_character(reader) -> None:
     ("/api/v1/moderation/rules", {"kind": "blocked_term", "value": "casino",
                                   "note": "n\u0000"}, "note"),
     ("/api/v1/moderation/webhooks", {"url": "https://hooks.example/x",
+                                     "events": ["comment.spam"],
                                      "secret": "s" * 20 + "\u0000"}, "secret"),
     ("/api/v1/moderation/rules", {"kind": "blocked_term", "value": "a\ud800"}, "value"),
 ])

@@ -17,7 +17,6 @@ from sqlalchemy import select
 from service import privacy
 from service.db import (
     Comment,
-    CommentEvent,
     CommentStatus,
     Webhook,
     WebhookDelivery,
@@ -117,7 +116,7 @@ def test_an_idempotent_retry_gets_a_working_secret(reader) -> None:
 def test_akismet_reported_rows_are_never_public(db, production_app, reader) -> None:
     # Before: 200 for the spam and ham a site reported (other blogs' readers), even with a
     # javascript: author_url.
-    site, key = create_site(db, "https://blog.example/")
+    _site, key = create_site(db, "https://blog.example/")
     db.commit()
     ids = []
     for endpoint in ("submit-spam", "submit-ham"):
