@@ -74,7 +74,8 @@ def mariadb(wordpress_packages: None, tmp_path_factory: pytest.TempPathFactory
     """mysql client arguments of a MariaDB: the local one on 127.0.0.1:3306 when it answers
     as root, else Debian's mariadb-server started in a temporary folder."""
     local = ["-h127.0.0.1", "-P3306"]
-    if _answers(local):
+    # WORDPRESS_OWN_MARIADB=1: start our own even when a local one answers (a fresh machine).
+    if not os.environ.get("WORDPRESS_OWN_MARIADB") and _answers(local):
         yield local
         return
     if shutil.which("mariadbd") is None and shutil.which("mariadb-install-db") is None:
@@ -84,7 +85,9 @@ def mariadb(wordpress_packages: None, tmp_path_factory: pytest.TempPathFactory
             pytest.skip("no MariaDB answers and mariadb-server could not be installed: "
                         + (result.stderr or result.stdout)[-500:])
     folder = tmp_path_factory.mktemp("mariadb")
-    subprocess.run(["mariadb-install-db", f"--datadir={folder / 'data'}", "--user=root",
+    # --no-defaults first: the system's my.cnf would impose its user and log files.
+    subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={folder / 'data'}",
+                    "--user=root",
                     "--auth-root-authentication-method=normal", "--skip-test-db"],
                    check=True, capture_output=True, timeout=120)
     server = subprocess.Popen(
@@ -261,9 +264,9 @@ class WordPress:
                               check=True, timeout=60).stdout.strip()
 
     def run_cron(self) -> None:
-        """Ask wp-cron.php to run what is due, as a visitor's page load or a system cron would."""
-        response = httpx.get(f"{self.url}/wp-cron.php",
-                             params={"doing_wp_cron": f"{time.time():.4f}"}, timeout=120)
+        """Ask wp-cron.php to run what is due, as a system cron job does."""
+        # No doing_wp_cron: called as an external job, wp-cron.php takes its own lock.
+        response = httpx.get(f"{self.url}/wp-cron.php", timeout=120)
         assert response.status_code == 200
 
 
