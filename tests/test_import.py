@@ -260,6 +260,7 @@ def _truncated_wxr(tmp_path: Path) -> Path:
 
 BROKEN_FILES = {
     "missing": ("wxr", lambda tmp: tmp / "nope.xml", "no such file"),
+    "a-folder": ("isso", lambda tmp: tmp, "not a file"),
     "truncated-xml": ("wxr", _truncated_wxr, "not well-formed XML (unclosed token: line"),
     "disqus-as-wxr": ("wxr", lambda tmp: write_disqus(tmp / "d.xml", {}, []),
                       "not a WordPress export (root <disqus>, not <rss>)"),
