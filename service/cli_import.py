@@ -49,7 +49,7 @@ def _summary(counts: ImportCounts) -> str:
 @click.command("import")
 @with_appcontext
 @click.argument("format_name", metavar="FORMAT", type=click.Choice(sorted(READERS)))
-@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("file", type=click.Path(path_type=Path))
 @click.option("--site", "site", default=None,
               help="the site (id or blog URL, see `sites list`) these comments belong to")
 @click.option("--progress-every", default=PROGRESS_EVERY, show_default=True,
@@ -60,7 +60,7 @@ def import_comments(format_name: str, file: Path, site: str | None,
     isso: an Isso database; remark42: a Remark42 backup) with their status, dates, thread
     and training labels. Importing the same file again stores nothing twice."""
     if not file.is_file():
-        raise click.ClickException(f"{file}: no such file")
+        raise click.ClickException(f"{file}: {'not a file' if file.exists() else 'no such file'}")
     site_id = _site_id(site) if site is not None else None
     sessions = cast(sessionmaker, current_app.extensions["db_sessions"])
     shown = 0

@@ -260,6 +260,7 @@ def _truncated_wxr(tmp_path: Path) -> Path:
 
 BROKEN_FILES = {
     "missing": ("wxr", lambda tmp: tmp / "nope.xml", "no such file"),
+    "a-folder": ("isso", lambda tmp: tmp, "not a file"),
     "truncated-xml": ("wxr", _truncated_wxr, "not well-formed XML (unclosed token: line"),
     "disqus-as-wxr": ("wxr", lambda tmp: write_disqus(tmp / "d.xml", {}, []),
                       "not a WordPress export (root <disqus>, not <rss>)"),
@@ -375,8 +376,9 @@ HAM_TOPICS = ["the ferry timetable", "the harbour walk", "the lighthouse photos"
 HAM_TEXTS = ["Thanks for writing about {t}, we used it last weekend and it was spot on.",
              "Quick question about {t}: is it still the same since the spring?",
              "I grew up near there and {t} brought back good memories, cheers."]
-SPAM_TEXTS = ["Tired of {t}? Earn $500 a day from home, message Anna on telegram @quickcash{i}",
-              "Best prices on replica watches, visit http://replica-{i}.example now, {t} fans!",
+# The blog's own spam: vocabulary of its own, nothing of the posts' topics.
+SPAM_TEXTS = ["Earn $500 a day from home, message Anna on telegram @quickcash{i} today",
+              "Best prices on replica watches, visit http://replica-{i}.example now",
               "Your account needs verification, login at http://secure-{i}.example/verify"]
 
 
@@ -405,7 +407,7 @@ def test_imported_labels_are_training_data_known_since_the_import(app, db, tmp_p
     examples, known = learning.site_examples_with_times(db)
 
     assert [e.label for e in examples] == [0, 1] * 6  # oldest decision first; 1 is spam
-    assert examples[1].content.startswith("Tired of the harbour walk?")
+    assert examples[1].content.startswith("Earn $500 a day")
     assert all(when >= before for when in known)
 
 
