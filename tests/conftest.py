@@ -297,3 +297,11 @@ def reader(production_app: Flask) -> FlaskClient:
     client = production_app.test_client()
     client.environ_base["REMOTE_ADDR"] = "203.0.113.10"
     return client
+
+
+@pytest.fixture
+def loopback_webhooks(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Webhook receivers on this machine: the operator allows loopback explicitly, for the
+    API (app settings) and the worker delivering in this process (its environment)."""
+    app.config["WEBHOOK_ALLOWED_NETWORKS"] = ["127.0.0.0/8"]
+    monkeypatch.setenv("WEBHOOK_ALLOWED_NETWORKS", "127.0.0.0/8")

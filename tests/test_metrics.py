@@ -9,6 +9,16 @@ from prometheus_client.parser import text_string_to_metric_families
 from models.artifacts import ArtifactStore
 
 READER = {"REMOTE_ADDR": "203.0.113.40"}
+# In production /metrics needs a token (or a trusted scraper): the tests scrape as Prometheus
+# would be set up there.
+SCRAPE_TOKEN = "scrape-secret"
+
+
+def scrape_in_production(app: Any, client: Any) -> dict[str, dict[tuple[tuple[str, str], ...],
+                                                                  float]]:
+    """Every sample of GET /metrics, scraped with the token production requires."""
+    app.config["METRICS_TOKEN"] = SCRAPE_TOKEN
+    return scrape(client, Authorization=f"Bearer {SCRAPE_TOKEN}")
 
 
 def scrape(client: Any, **headers: str) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
@@ -39,7 +49,7 @@ def test_metrics_count_comments_decisions_refusals_and_latency(
     body["content"] = "Second one, too soon."
     assert client.post("/api/v1/comments", json=body, environ_base=READER).status_code == 429
 
-    m = scrape(client)
+    m = scrape_in_production(app, client)
 
     assert m["commentguard_comments_received_total"][()] == 5
     assert m["commentguard_up"] == {(("part", "database"),): 1, (("part", "redis"),): 1}
@@ -61,17 +71,17 @@ def test_metrics_count_comments_decisions_refusals_and_latency(
 
 
 def test_metrics_token_when_configured(app, client) -> None:
-    app.config["METRICS_TOKEN"] = "scrape-secret"
+    app.config["METRICS_TOKEN"] = SCRAPE_TOKEN
     refused = client.get("/metrics")
     assert refused.status_code == 401
     assert refused.content_type == "application/problem+json"
     assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
-    assert "commentguard_up" in scrape(client, Authorization="Bearer scrape-secret")
+    assert "commentguard_up" in scrape(client, Authorization=f"Bearer {SCRAPE_TOKEN}")
 
 
 def test_metrics_answer_with_redis_down(app, client) -> None:
     app.extensions["redis"].connection_pool.connection_kwargs["port"] = 1
     app.extensions["redis"].connection_pool.disconnect()
-    m = scrape(client)
+    m = scrape_in_production(app, client)
     assert m["commentguard_up"][(("part", "redis"),)] == 0
     assert m["commentguard_up"][(("part", "database"),)] == 1

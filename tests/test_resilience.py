@@ -172,6 +172,7 @@ def test_full_disk_under_sqlite_fails_readyz_and_recovers(redis_url: str, model_
         app.extensions["db_engine"].dispose()
 
 
+@pytest.mark.usefixtures("loopback_webhooks")
 def test_deliveries_wait_on_their_own_queue(app, client, make_moderator, post_comment,
                                             db) -> None:
     import threading

@@ -17,6 +17,9 @@ from rq import Queue
 from service import notify, webhooks
 from service.db import Rule, RuleKind, WebhookDelivery
 
+# The receivers run on this machine.
+pytestmark = pytest.mark.usefixtures("loopback_webhooks")
+
 SECRET = "a-shared-secret-of-enough-length"
 ALL_EVENTS = ["comment.published", "comment.held", "comment.spam", "queue.held_growing"]
 
@@ -58,14 +61,6 @@ def receiver() -> Iterator[Receiver]:
     yield server
     server.server.shutdown()
     server.server.server_close()
-
-
-@pytest.fixture(autouse=True)
-def loopback_allowed(app, monkeypatch) -> None:
-    """The receivers run on this machine: the operator allows loopback explicitly, for the
-    API (app settings) and the worker delivering in this process (its environment)."""
-    app.config["WEBHOOK_ALLOWED_NETWORKS"] = ["127.0.0.0/8"]
-    monkeypatch.setenv("WEBHOOK_ALLOWED_NETWORKS", "127.0.0.0/8")
 
 
 @pytest.fixture

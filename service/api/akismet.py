@@ -48,6 +48,7 @@ from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, NotFound
 
 from service import database, queue
+from service.api.body import allow_larger_bodies
 from service.db import (
     AkismetCheck,
     Comment,
@@ -223,10 +224,8 @@ def _unavailable(help_text: str, headers: dict[str, str] | None = None) -> Respo
                                 "X-akismet-debug-help": help_text, **(headers or {})})
 
 
-@bp.before_request
-def _body_limit() -> None:
-    # Before anything reads the body: the app's 64 KiB limit is for the widget's comments.
-    request.max_content_length = MAX_BODY_BYTES
+# The app's 64 KiB limit is for the widget's comments.
+allow_larger_bodies(bp.name, MAX_BODY_BYTES)
 
 
 def _load(schema: Schema) -> dict[str, Any]:

@@ -62,6 +62,15 @@ def _find_bad_text(data: Any, path: str = "") -> tuple[str, str] | None:
 
 _TOO_LARGE = "commentguard.body_too_large"
 
+# Blueprints whose bodies may exceed the app's MAX_CONTENT_LENGTH (name -> bytes): the one
+# table both the streamed read below and `check_request` go by.
+LARGER_BODIES: dict[str, int] = {}
+
+
+def allow_larger_bodies(blueprint: str, limit: int) -> None:
+    """Let the routes of ``blueprint`` take bodies up to ``limit`` bytes."""
+    LARGER_BODIES[blueprint] = limit
+
 
 class StreamedBodyLimit:
     """WSGI middleware: a body without Content-Length (chunked, as gunicorn hands it over
@@ -76,14 +85,16 @@ class StreamedBodyLimit:
         if environ.get("wsgi.input_terminated") and (
                 not environ.get("CONTENT_LENGTH")
                 or environ.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked"):
+            # The largest any route takes; `check_request` holds each route to its own.
+            limit = max(self.limit, *LARGER_BODIES.values())
             stream, chunks, size = environ["wsgi.input"], [], 0
-            while size <= self.limit:
-                chunk = stream.read(min(65536, self.limit + 1 - size))
+            while size <= limit:
+                chunk = stream.read(min(65536, limit + 1 - size))
                 if not chunk:
                     break
                 chunks.append(chunk)
                 size += len(chunk)
-            if size > self.limit:
+            if size > limit:
                 environ[_TOO_LARGE] = True
                 chunks = []
             body = b"".join(chunks)
@@ -102,6 +113,9 @@ def check_request() -> None:
     NUL in a form, and a PUT without a body (it would reset what it leaves out)."""
     if request.environ.get(_TOO_LARGE):
         raise RequestEntityTooLarge()
+    if request.blueprint in LARGER_BODIES:
+        # Before anything reads the body.
+        request.max_content_length = LARGER_BODIES[request.blueprint]
     if "\x00" in request.path:
         raise BadRequest("The address must not contain NUL characters.")
     for key, value in request.args.items(multi=True):

@@ -257,8 +257,10 @@ def test_metrics_are_protected_by_default_in_production(production_app, reader) 
         "Authorization": "Bearer scrape-token-0123456789"}).status_code == 200
 
 
-def test_metrics_stay_open_in_development(app, client) -> None:
-    assert client.get("/metrics").status_code == 200
+def test_metrics_stay_open_in_development(dev_app) -> None:
+    reader = dev_app.test_client()
+    reader.environ_base["REMOTE_ADDR"] = "203.0.113.61"
+    assert reader.get("/metrics").status_code == 200
 
 
 def test_security_headers(reader) -> None:
