@@ -260,42 +260,25 @@ def held_comment(db, post_comment) -> Callable[..., int]:
     return _make
 
 
-# --- production settings (tests/security) ---------------------------------------------------
-
-PRODUCTION_SECRET_KEY = "a-real-secret-key-for-production-tests-0123456789"
+# --- production settings, as gunicorn runs them (tests/security) ----------------------------
 
 
 @pytest.fixture
-def production_app(database_url: str, redis_url: str, model_dir: Path,
-                   monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
-    """The app as APP_ENV=production runs it: a real secret key, no trusted IPs, every limit
-    on, errors answered (not raised) as gunicorn would; same database and Redis as `app`."""
-    monkeypatch.setenv("APP_ENV", "production")
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    # A worker's job reads its settings from the environment: the same ones.
-    monkeypatch.setenv("SECRET_KEY", PRODUCTION_SECRET_KEY)
-    monkeypatch.setenv("REDIS_URL", redis_url)
-    monkeypatch.setenv("MODEL_DIR", str(model_dir))
-    monkeypatch.setenv("QUEUE_NAME", QUEUE)
+def production_app(app: Flask, monkeypatch: pytest.MonkeyPatch) -> Flask:
+    """`app` (already on production settings) answering errors as gunicorn would instead of
+    raising them, with the environment a worker's job reads pointed at the same settings."""
+    for key in ("APP_ENV", "DATABASE_URL", "SECRET_KEY", "REDIS_URL", "MODEL_DIR", "QUEUE_NAME"):
+        monkeypatch.setenv(key, str(app.config[key]))
     monkeypatch.delenv("TRUSTED_IPS", raising=False)
     monkeypatch.delenv("METRICS_TOKEN", raising=False)
-    _empty_tables(database_url)
-    Redis.from_url(redis_url).flushdb()
-    app = create_app({"SECRET_KEY": PRODUCTION_SECRET_KEY, "DATABASE_URL": database_url,
-                      "REDIS_URL": redis_url, "MODEL_DIR": str(model_dir), "QUEUE_NAME": QUEUE})
+    app.testing = False
     assert app.config["TRUSTED_IPS"] == [] and app.config["RATE_LIMIT_PER_IP"]
-    scorer = jobs.configure(dict(app.config))
-    yield app
-    jobs.get_scorer().close()
-    scorer.close()
-    app.extensions["db_engine"].dispose()
+    return app
 
 
 @pytest.fixture
-def reader(production_app: Flask) -> FlaskClient:
-    """An ordinary reader of the production app, from an untrusted address."""
-    client = production_app.test_client()
-    client.environ_base["REMOTE_ADDR"] = "203.0.113.10"
+def reader(production_app: Flask, client: FlaskClient) -> FlaskClient:
+    """The ordinary, untrusted reader (`client`) of the production app."""
     return client
 
 
