@@ -45,6 +45,7 @@ from sqlalchemy import func, select
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from scripts.faults import wait_until_decided  # noqa: E402
 from service.db import Comment, CommentEvent, CommentStatus, make_engine  # noqa: E402
 from service.db.webhooks import Webhook  # noqa: E402
 from service.embedded_redis import free_port  # noqa: E402
@@ -192,15 +193,7 @@ def run(rate: float, phase_seconds: float, port: int, receiver_port: int,
         streamer.join(30)
 
         ids = [ident for _, _, ident, _ in samples if ident is not None]
-        deadline = time.monotonic() + 120
-        pending = len(ids)
-        while time.monotonic() < deadline:
-            with engine.connect() as connection:
-                pending = connection.scalar(select(func.count()).select_from(Comment).where(
-                    Comment.status == CommentStatus.PENDING)) or 0
-            if pending == 0:
-                break
-            time.sleep(0.5)
+        wait_until_decided(engine)
         with engine.connect() as connection:
             rows = {row.id: row for row in connection.execute(
                 select(Comment.id, Comment.created_at, Comment.decided_at, Comment.status))}

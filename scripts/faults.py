@@ -38,6 +38,18 @@ from service.db.migrate import upgrade  # noqa: E402
 from service.embedded_redis import RedisServer, free_port  # noqa: E402
 
 
+def wait_until_decided(engine: Any, seconds: float = 120) -> int:
+    """Wait until no comment is pending (or ``seconds`` pass); the count still pending."""
+    deadline = time.monotonic() + seconds
+    while True:
+        with engine.connect() as connection:
+            pending = connection.scalar(select(func.count()).select_from(Comment).where(
+                Comment.status == CommentStatus.PENDING)) or 0
+        if pending == 0 or time.monotonic() >= deadline:
+            return int(pending)
+        time.sleep(0.5)
+
+
 def post(base: str, body: dict[str, Any]) -> int:
     """POST one comment; the HTTP status (0 if the connection failed)."""
     request = urllib.request.Request(f"{base}/api/v1/comments", json.dumps(body).encode(),
@@ -124,15 +136,7 @@ def run(comments: int, redis_down: float, database_url: str | None) -> dict[str,
         redis_back.wait(redis_down + 30)
 
         engine = make_engine(url)
-        deadline = time.monotonic() + 120
-        pending = -1
-        while time.monotonic() < deadline:
-            with engine.connect() as connection:
-                pending = connection.scalar(select(func.count()).select_from(Comment).where(
-                    Comment.status == CommentStatus.PENDING)) or 0
-            if pending == 0:
-                break
-            time.sleep(0.5)
+        pending = wait_until_decided(engine)
         with engine.connect() as connection:
             stored = connection.scalar(select(func.count()).select_from(Comment)) or 0
             decided = connection.scalar(select(func.count()).select_from(Comment).where(
