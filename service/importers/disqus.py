@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from xml.etree.ElementTree import Element, ParseError
+from xml.etree.ElementTree import Element
 
-from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import iterparse
 
 from service.db.comments import CommentStatus, Label
@@ -26,6 +25,7 @@ from service.importers.records import (
     iso_datetime,
     post_of_url,
     text_or_none,
+    xml_file_errors,
 )
 
 SOURCE = "disqus"
@@ -84,7 +84,7 @@ def read(path: Path) -> Iterator[Record | Skipped]:
     origin = ""
     root: Element | None = None
     depth = 0
-    try:
+    with xml_file_errors(path):
         for event, element in iterparse(str(path), events=("start", "end")):
             if event == "start":
                 if root is None:
@@ -106,11 +106,5 @@ def read(path: Path) -> Iterator[Record | Skipped]:
                 origin = origin or text_or_none(_child(element, "forum"), 255) or ""
                 yield _record(element, threads, origin)
             root.remove(element)  # what was read is forgotten: memory stays flat
-    except ParseError as error:
-        raise file_error(path, f"not well-formed XML ({error})") from None
-    except DefusedXmlException as error:
-        raise file_error(path, f"refused: {error}") from None
-    except OSError as error:
-        raise file_error(path, error.strerror or str(error)) from None
     if root is None:
         raise file_error(path, "not a Disqus export (empty)")

@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from urllib.parse import urlsplit
+from xml.etree.ElementTree import ParseError
+
+from defusedxml import DefusedXmlException
 
 from service.db.comments import CommentStatus, Label
 from service.errors import ImportFileError
@@ -172,3 +177,17 @@ def content(value: str | None) -> str:
 def file_error(path: object, what: str) -> ImportFileError:
     """The one-line error for a file that cannot be imported."""
     return ImportFileError(f"{path}: {what}")
+
+
+@contextmanager
+def xml_file_errors(path: object) -> Iterator[None]:
+    """An XML export that cannot be read, as one line: broken XML, a refused construct (an
+    entity bomb), or the file system's error."""
+    try:
+        yield
+    except ParseError as error:
+        raise file_error(path, f"not well-formed XML ({error})") from None
+    except DefusedXmlException as error:
+        raise file_error(path, f"refused: {error}") from None
+    except OSError as error:
+        raise file_error(path, error.strerror or str(error)) from None

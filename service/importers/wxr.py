@@ -16,9 +16,8 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
-from xml.etree.ElementTree import Element, ParseError
+from xml.etree.ElementTree import Element
 
-from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import iterparse
 
 from service.db.comments import CommentStatus, Label
@@ -35,6 +34,7 @@ from service.importers.records import (
     post_of,
     text_or_none,
     web_url,
+    xml_file_errors,
 )
 
 SOURCE = "wxr"
@@ -101,7 +101,7 @@ def read(path: Path) -> Iterator[Record | Skipped]:
     comment: dict[str, str] | None = None
     parents: list[Element] = []
     wordpress = False
-    try:
+    with xml_file_errors(path):
         for event, element in iterparse(str(path), events=("start", "end")):
             is_wp, name = _local(element.tag)
             if event == "start":
@@ -135,11 +135,5 @@ def read(path: Path) -> Iterator[Record | Skipped]:
             elif (not origin and parents and _local(parents[-1].tag)[1] == "channel"
                   and ((is_wp and name == "base_blog_url") or (name == "link" and not is_wp))):
                 origin = text_or_none(element.text, 255) or ""
-    except ParseError as error:
-        raise file_error(path, f"not well-formed XML ({error})") from None
-    except DefusedXmlException as error:
-        raise file_error(path, f"refused: {error}") from None
-    except OSError as error:
-        raise file_error(path, error.strerror or str(error)) from None
     if not wordpress:
         raise file_error(path, "not a WordPress export (no wp: elements)")
