@@ -65,9 +65,8 @@ def term_pattern(term: str) -> re.Pattern[str]:
 
 
 def hosts_in(text: str, author_url: str | None) -> list[str]:
-    """Hosts of every link in the text (also bare and obfuscated ones) and of the author's
-    URL, folded like the blocked domains."""
-    text = unmask_links(fold_for_matching(text))
+    """Hosts of every link in ``text`` (already folded and unmasked: also bare and obfuscated
+    links) and of the author's URL, folded like the blocked domains."""
     urls = LINK_RE.findall(text) + BARE_DOMAIN_RE.findall(text) + (
         [fold_for_matching(author_url)] if author_url else [])
     hosts = []
@@ -147,9 +146,11 @@ class RuleSet:
     def check(self, comment: Comment) -> list[Hit]:
         """Every rule the comment trips, blocks (spam) first."""
         hits: list[Hit] = []
-        text = unmask_links(fold_for_matching(comment.content))
-        searchable = fold_for_matching(
-            " ".join(filter(None, [comment.content, comment.author_name])))
+        # Folded once (it is the costly part): terms are searched in the text and the name,
+        # links and hosts in the unmasked text.
+        folded = fold_for_matching(comment.content)
+        text = unmask_links(folded)
+        searchable = f"{folded} {fold_for_matching(comment.author_name or '')}"
         for pattern, kind, value in self.terms:
             found = pattern.search(searchable)
             if found:
@@ -165,7 +166,7 @@ class RuleSet:
             for blocked in sorted(self.email_domains):
                 if domain_matches(domain, blocked):
                     hits.append(Hit("spam", f"blocked e-mail domain {blocked}", domain))
-        for host in sorted(set(hosts_in(comment.content, comment.author_url))):
+        for host in sorted(set(hosts_in(text, comment.author_url))):
             for blocked in sorted(self.url_domains):
                 if domain_matches(host, blocked):
                     hits.append(Hit("spam", f"blocked domain {blocked}", host))
