@@ -126,6 +126,39 @@ def test_readyz_follows_a_real_workers_heartbeat(app, database_url: str, redis_u
         probe.extensions["db_engine"].dispose()
 
 
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(child) for child in path.read_text().split()] if path.exists() else []
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux's /proc")
+def test_a_killed_worker_leaves_no_scheduler_behind(app, database_url: str, redis_url: str,
+                                                    model_dir: Path) -> None:
+    # Before: RQ's forked scheduler outlived the SIGKILLed worker as an orphan, kept its lock
+    # and moved the next test's scoring job aside, leaving a comment pending.
+    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
+           "MODEL_DIR": str(model_dir), "QUEUE_NAME": app.config["QUEUE_NAME"],
+           "LOG_LEVEL": "WARNING"}
+    worker = subprocess.Popen([sys.executable, "-m", "worker"], env=env, cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 60
+        while not (children := _children(worker.pid)):
+            assert worker.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+        deadline = time.monotonic() + 15
+        while alive := [child for child in children if Path(f"/proc/{child}").exists()
+                        and "zombie" not in Path(f"/proc/{child}/status").read_text()]:
+            assert time.monotonic() < deadline, f"still running after the worker: {alive}"
+            time.sleep(0.1)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+
+
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A real 24 MiB filesystem (tmpfs) that the test can fill; skipped where mounting is not
