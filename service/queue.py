@@ -208,7 +208,10 @@ def clear_request(queue: Queue, job_id: str) -> None:
 
 
 def scoring_queued(queue: Queue) -> bool:
-    """Whether the job the mark names is still waiting to run."""
+    """Whether the job the mark names is still waiting to run: in the queue, or scheduled
+    for a retry. A job a worker took off the queue and died with before starting it stays
+    "queued" in RQ's intermediate queue (until RQ's maintenance, minutes later): that one is
+    not waiting for anybody."""
     job_id = queue.connection.get(requested_key(queue))
     if job_id is None:
         return False
@@ -216,8 +219,10 @@ def scoring_queued(queue: Queue) -> bool:
         job_id = job_id.decode()
     job = Job.fetch_many([job_id], connection=queue.connection,
                          serializer=queue.serializer)[0]
-    return job is not None and job.get_status(refresh=False) in (
-        JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED)
+    status = job.get_status(refresh=False) if job is not None else None
+    if status == JobStatus.QUEUED:
+        return queue.connection.lpos(queue.key, job_id) is not None
+    return status in (JobStatus.SCHEDULED, JobStatus.DEFERRED)
 
 
 def scoring_queue() -> Queue:

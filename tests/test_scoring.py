@@ -227,6 +227,31 @@ def test_reconciler_queues_a_job_only_when_old_pending_comments_have_none_waitin
     assert jobs.reconcile(scorer, queue, older_than=0) == 0
 
 
+def test_a_job_taken_by_a_worker_that_died_before_starting_it_is_not_waiting(
+    app, db, post_comment, run_worker
+) -> None:
+    """RQ moves a job it takes off the queue to an intermediate list first; a worker SIGKILLed
+    then leaves it there, status "queued", for minutes. The reconciler must not wait for it
+    (make faults' drill saw every comment of a stream wait 60 s, the mark's lifetime)."""
+    from rq import Queue
+
+    from service.queue import scoring_queued
+    from tests.conftest import QUEUE
+
+    redis = app.extensions["redis"]
+    queue = Queue(QUEUE, connection=redis)
+    scorer = jobs.get_scorer()
+    ids = [post_comment(content=f"{HAM} ({n})").get_json()["id"] for n in range(2)]
+    assert scoring_queued(queue)
+    # What a worker does first with a job, through RQ's own dequeue; then it "dies".
+    job, _ = Queue.dequeue_any([queue], timeout=None, connection=redis)
+    assert job.get_status() == "queued" and queue.count == 0
+    assert not scoring_queued(queue)
+    assert jobs.reconcile(scorer, queue, older_than=0) == 2
+    assert run_worker() == 1
+    assert {db.get(Comment, i).status for i in ids} == {CommentStatus.PUBLISHED}
+
+
 # The root autogroup (init's session, where a container's processes often run) reads as an
 # empty file; any other reads "/autogroup-<id> nice <n>".
 _PRIORITY_PROBE = """
