@@ -131,7 +131,9 @@ def run(rate: float, phase_seconds: float, port: int, receiver_port: int,
                LOG_LEVEL="WARNING", FLOOD_SECONDS="0", PYTHONUNBUFFERED="1",
                # The drill measures isolation between the parts, not CPU priority (the bench
                # does): on a busy machine a niced worker would lag behind for other reasons.
-               SCORING_NICE=os.environ.get("SCORING_NICE", "0"))
+               SCORING_NICE=os.environ.get("SCORING_NICE", "0"),
+               # The receiver is on loopback, which webhooks may not reach unless allowed.
+               WEBHOOK_ALLOWED_NETWORKS="127.0.0.0/8")
     env.setdefault("MODEL_DIR", str(ROOT / "var" / "models"))
     base = f"http://127.0.0.1:{port}"
     log_path = workdir / "run.log"
@@ -169,7 +171,9 @@ def run(rate: float, phase_seconds: float, port: int, receiver_port: int,
         streamer = threading.Thread(target=stream, daemon=True)
         streamer.start()
         paused: int | None = None
+        received_before: dict[str, int] = {}
         for phase in phases:
+            received_before[phase] = receiver.received
             print(f"[drill] {phase}", file=sys.stderr, flush=True)
             started = time.monotonic()
             if phase == "worker":
@@ -189,6 +193,7 @@ def run(rate: float, phase_seconds: float, port: int, receiver_port: int,
                 paused = None
             time.sleep(max(0.0, phase_seconds - (time.monotonic() - started)))
             receiver.delay = 0.0
+        received_before["end"] = receiver.received
         stop.set()
         streamer.join(30)
 
@@ -214,6 +219,8 @@ def run(rate: float, phase_seconds: float, port: int, receiver_port: int,
                 "post_p99_ms": round(1000 * (pct(posts, 99) or 0), 1),
                 "verdict_p50_s": round(statistics.median(latencies), 2) if latencies else None,
                 "verdict_p99_s": round(pct(latencies, 99) or 0, 2) if latencies else None,
+                "deliveries_received": received_before[next_phase(phases, name)]
+                - received_before[name],
             }
         result.update(
             accepted=len(ids), refused=len(samples) - len(ids),
@@ -236,14 +243,20 @@ def run(rate: float, phase_seconds: float, port: int, receiver_port: int,
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def next_phase(phases: list[str], name: str) -> str:
+    """The phase after ``name``, or "end"."""
+    i = phases.index(name)
+    return phases[i + 1] if i + 1 < len(phases) else "end"
+
+
 def table(result: dict[str, Any]) -> str:
     """The per-phase numbers, for people."""
     lines = [f"{'phase':<12} {'accepted':>8} {'refused':>7} {'POST p99':>9} "
-             f"{'verdict p50':>11} {'verdict p99':>11}"]
+             f"{'verdict p50':>11} {'verdict p99':>11} {'webhooks':>8}"]
     for name, p in result["phases"].items():
         lines.append(f"{name:<12} {p['accepted']:>8} {p['refused']:>7} "
                      f"{p['post_p99_ms']:>7.0f}ms {p['verdict_p50_s'] or 0:>10.2f}s "
-                     f"{p['verdict_p99_s'] or 0:>10.2f}s")
+                     f"{p['verdict_p99_s'] or 0:>10.2f}s {p['deliveries_received']:>8}")
     lines.append(f"accepted {result['accepted']}, decided {result['decided']}, refused "
                  f"{result['refused']}, lost {result['lost']}, decided twice "
                  f"{result['decided_twice']}")
@@ -266,6 +279,11 @@ def main() -> int:
     print(table(result))
     print(json.dumps(result))
     ok = result["refused"] == result["lost"] == result["decided_twice"] == 0
+    slow = result["phases"].get("slow-hook")
+    if slow is not None and slow["deliveries_received"] == 0:
+        print("the slow receiver got no delivery: the slow-hook phase proved nothing",
+              file=sys.stderr)
+        ok = False
     return 0 if ok else 1
 
 

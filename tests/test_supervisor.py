@@ -1,5 +1,6 @@
 """`make run`'s supervisor (scripts/run.py) with real parts broken under it: the scoring worker
-and the embedded Redis SIGKILLed, Redis paused, Redis missing at start-up."""
+and the embedded Redis SIGKILLed, Redis paused, a webhook receiver that sleeps 10 s, Redis
+missing at start-up."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ def test_make_run_restarts_what_dies_and_loses_nothing(model_dir: Path) -> None:
     env = {**os.environ, "MODEL_DIR": str(model_dir)}
     result = subprocess.run(
         [sys.executable, "scripts/drill_make_run.py", "--rate", "5", "--phase-seconds", "6",
-         "--phases", "baseline,worker,redis-kill,redis-pause"],
+         "--phases", "baseline,worker,redis-kill,redis-pause,slow-hook"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=400)
     counts = json.loads(result.stdout.strip().splitlines()[-1])
     detail = f"{result.stdout}\n--- stderr (tail) ---\n{result.stderr[-3000:]}"
@@ -33,6 +34,11 @@ def test_make_run_restarts_what_dies_and_loses_nothing(model_dir: Path) -> None:
     assert "* scoring worker exited with -9; restarting in 1 s" in counts["restarts"], detail
     assert "* embedded Redis exited with -9; restarting in 1 s" in counts["restarts"], detail
     assert counts["phases"]["redis-pause"]["post_p99_ms"] < 1000, detail
+    # A receiver that sleeps 10 s got deliveries, and verdicts did not wait for it (they
+    # would take 10 s and more if deliveries ran on the scoring worker).
+    slow = counts["phases"]["slow-hook"]
+    assert slow["deliveries_received"] > 0, detail
+    assert slow["verdict_p99_s"] < 5, detail
     assert result.returncode == 0, detail
 
 
