@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 import unicodedata
 from typing import Any
@@ -34,6 +35,26 @@ def normalise(value: str) -> str:
     return unicodedata.normalize("NFC", value).replace("\r\n", "\n").replace("\r", "\n").strip()
 
 
+def _ranges(chars: list[str]) -> str:
+    """A regular-expression class body for ``chars`` (sorted), as literal ranges."""
+    runs: list[list[str]] = []
+    for ch in chars:
+        if runs and ord(ch) == ord(runs[-1][1]) + 1:
+            runs[-1][1] = ch
+        else:
+            runs.append([ch, ch])
+    return "".join(a if a == b else f"{a}-{b}" for a, b in runs)
+
+
+# The document's patterns for text fields: what _CONTROL (and, for names, the invisible-
+# character check) refuses, so that clients and schemathesis know it before sending.
+# (Those of the Basic Multilingual Plane: a pattern with astral ranges is beyond many tools.)
+_FORMAT_CHARACTERS = _ranges([chr(c) for c in range(0x10000)
+                              if unicodedata.category(chr(c)) == "Cf"])
+TEXT_DOC = {"pattern": f"^[^{_CONTROL.pattern[1:-1]}]*$"}
+NAME_DOC = {"pattern": f"^[^{_CONTROL.pattern[1:-1]}{_FORMAT_CHARACTERS}]*$"}
+
+
 def _no_control_characters(value: str) -> None:
     if _CONTROL.search(value):
         raise ValidationError("Control characters are not allowed.")
@@ -49,6 +70,32 @@ def _no_invisible_characters(value: str) -> None:
             f"(found {', '.join(invisible)}).")
 
 
+# How the document describes a web address field: what marshmallow's Url(schemes={"http",
+# "https"}) accepts, so that clients (and schemathesis) know "" or "mailto:" is refused.
+# The pattern follows marshmallow's own URL expression (require_tld=False).
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+WEB_URL_DOC = {"format": "uri", "pattern": (
+    r"^https?://([^:@/\s]+(:[^:@/\s]*)?@)?"
+    rf"(({_LABEL}\.)+([A-Za-z]{{2,6}}\.?|[A-Za-z0-9-]{{2,}}\.?)|localhost|{_LABEL}"
+    r"|[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3})"
+    r"(:[0-9]+)?(/?|[/?]\S+)$")}
+
+# And marshmallow's e-mail expression: a dotted domain whose last label has two characters.
+_ATOM = r"[-!#$%&'*+/=?^`{}|~\w]+"
+EMAIL_DOC = {"format": "email", "pattern": (
+    rf"^{_ATOM}(\.{_ATOM})*@(({_LABEL}\.)+[A-Za-z0-9-]+[A-Za-z0-9]|localhost)$")}
+
+
+class JsonBoolean(fields.Boolean):
+    """A JSON true or false only: 0, "yes" or "off" are refused rather than guessed (marshmallow's
+    Boolean takes them, and its ``falsy={False}`` would still take 0, since 0 == False)."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
 class CommentIn(Schema):
     """A "Leave a Comment" submission (JSON or an HTML form)."""
 
@@ -58,24 +105,29 @@ class CommentIn(Schema):
     post = fields.String(
         required=True,
         validate=[validate.Length(min=1, max=MAX_POST_CHARS), _no_control_characters],
-        metadata={"description": "The article's slug or path (surrounding slashes dropped)."},
+        metadata={"description": "The article's slug or path (surrounding slashes dropped).",
+                  **TEXT_DOC},
     )
     author_name = fields.String(
         required=True,
         validate=[validate.Length(min=1, max=MAX_NAME_CHARS), _no_control_characters,
                   _no_invisible_characters],
+        metadata=NAME_DOC,
     )
-    author_email = fields.Email(load_default=None, validate=validate.Length(max=254))
+    author_email = fields.Email(load_default=None, validate=validate.Length(max=254),
+                                metadata=EMAIL_DOC)
     author_url = fields.Url(
         load_default=None,
         schemes={"http", "https"},
         require_tld=False,
         validate=validate.Length(max=2048),
+        metadata=WEB_URL_DOC,
     )
     content = fields.String(
         required=True,
         validate=validate.Length(min=1, max=MAX_CONTENT_CHARS),
-        metadata={"description": "1 to 10,000 characters after trimming; plain text."},
+        metadata={"description": "1 to 10,000 characters after trimming; plain text.",
+                  **TEXT_DOC},
     )
     parent_id = fields.Integer(
         load_default=None, strict=False, validate=validate.Range(min=1, max=2**62)
@@ -117,6 +169,18 @@ class CommentIn(Schema):
             data["author_email"] = data["author_email"].lower()
         return data
 
+
+
+def _as_form(schema: type[Schema]) -> type[Schema]:
+    """The document's view of ``schema`` sent as an HTML form: a form has only strings, so
+    no field is null (left blank, a field is absent). Loading is the same ``schema``."""
+    declared = {name: copy.copy(field) for name, field in schema._declared_fields.items()}
+    for field in declared.values():
+        field.allow_none = False
+    return type(f"{schema.__name__}Form", (schema,), declared)
+
+
+CommentInForm = _as_form(CommentIn)
 
 class Problem(Schema):
     """An error: RFC 9457 problem details (``application/problem+json``)."""
@@ -337,9 +401,10 @@ class SettingsSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    hold_links = fields.Integer(validate=validate.Range(min=0, max=100),
+    # strict: a JSON number that is not a whole one (2.5) is refused, not truncated.
+    hold_links = fields.Integer(strict=True, validate=validate.Range(min=0, max=100),
                                 metadata={"description": "Hold at this many links (0: off)."})
-    trusted_after = fields.Integer(validate=validate.Range(min=0, max=1000), metadata={
+    trusted_after = fields.Integer(strict=True, validate=validate.Range(min=0, max=1000), metadata={
         "description": "Approved comments that make a returning reader trusted (0: off)."})
     trusted_spam_ceiling = fields.Float(validate=validate.Range(min=0.5, max=1.0), metadata={
         "description": "A trusted commenter is still stopped at this spam score."})
@@ -359,8 +424,8 @@ class PostSettingsSchema(Schema):
         unknown = RAISE
 
     post = fields.String(dump_only=True)
-    closed = fields.Boolean(load_default=False)
-    premoderated = fields.Boolean(load_default=False)
+    closed = JsonBoolean(load_default=False)
+    premoderated = JsonBoolean(load_default=False)
 
 
 class StatsArgs(Schema):

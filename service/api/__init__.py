@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Flask
 from flask_smorest import Api
+from marshmallow import fields
 from werkzeug.exceptions import HTTPException
 
 from service import problems
@@ -33,6 +34,19 @@ class ProblemApi(Api):
             "content": {problems.PROBLEM_JSON: {"schema": Problem}}}, lazy=True)
 
 
+# check_request refuses NUL in any text (no column can hold it): the document says so.
+_NO_NUL = "^[^\\u0000]*$"
+
+
+def _text_without_nul(self: Any, field: fields.Field, ret: dict[str, Any], **_: Any
+                      ) -> dict[str, Any]:
+    """An apispec attribute function: every string without its own pattern gets ``_NO_NUL``."""
+    if isinstance(field, fields.String) and ret.get("type") == "string" \
+            and "pattern" not in ret and "enum" not in ret:
+        return {"pattern": _NO_NUL}
+    return {}
+
+
 def init_app(app: Flask) -> None:
     """Register every blueprint and the OpenAPI document."""
     app.config.update(
@@ -46,6 +60,7 @@ def init_app(app: Flask) -> None:
 
     app.before_request(check_request)
     api = ProblemApi(app)
+    api.ma_plugin.converter.add_attribute_function(_text_without_nul)
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer",
                        "description": "A moderator's API token (flask moderators add)."}

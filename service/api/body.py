@@ -123,6 +123,8 @@ def check_request() -> None:
             raise InvalidFieldError(key.replace("\x00", ""), "NUL characters are not allowed.")
     if request.method not in ("POST", "PUT", "PATCH"):
         return
+    if request.routing_exception is not None:
+        return  # no such route or method: routing answers 404 or 405, whatever the body
     raw = request.get_data(cache=True)
     if not raw:
         if request.method == "PUT":

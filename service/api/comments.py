@@ -25,6 +25,7 @@ from service.problems import PROBLEM_JSON
 from service.schemas import (
     CommentAccepted,
     CommentIn,
+    CommentInForm,
     CommentOut,
     CommentPage,
     FormToken,
@@ -44,7 +45,7 @@ _BODY_DOC = {
     "required": True,
     "content": {
         "application/json": {"schema": CommentIn},
-        "application/x-www-form-urlencoded": {"schema": CommentIn},
+        "application/x-www-form-urlencoded": {"schema": CommentInForm},
     },
 }
 

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from service import auth, database, outbound, queue, webhooks
 from service.db import Comment, Webhook, WebhookDelivery
 from service.errors import InvalidFieldError, NotFoundError
+from service.schemas import WEB_URL_DOC
 
 blp = Blueprint(
     "webhooks", __name__, url_prefix="/api/v1/moderation",
@@ -31,7 +32,7 @@ class WebhookIn(Schema):
         unknown = RAISE
 
     url = fields.Url(required=True, schemes={"http", "https"}, require_tld=False,
-                     validate=validate.Length(max=2048))
+                     validate=validate.Length(max=2048), metadata=WEB_URL_DOC)
     events = fields.List(fields.String(validate=validate.OneOf(webhooks.EVENTS)),
                          required=True, validate=validate.Length(min=1))
     secret = fields.String(load_default=None, validate=validate.Length(min=16, max=128),
