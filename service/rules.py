@@ -14,8 +14,9 @@ from __future__ import annotations
 import ipaddress
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
@@ -78,6 +79,19 @@ def hosts_in(text: str, author_url: str | None) -> list[str]:
         if host:
             hosts.append(host.rstrip("."))
     return hosts
+
+
+def blog_signal_hits(signals: Mapping[str, Any]) -> list[Hit]:
+    """Rules on a blog engine's own checks. WordPress's Akismet plugin puts a token in its
+    comment form and tells whether the form that came back carried a valid one: "failed"
+    means it was not sent from a page the blog served lately (a script posting directly, or
+    a page cached for more than a day), so a human should look. ("passed" and "inactive",
+    the token switched off, say nothing.) The honeypot and the page-load time are judged
+    before storing, like the widget's bot traps."""
+    if signals.get("akismet_comment_nonce") == "failed":
+        return [Hit("held", "WordPress's form token did not verify (not sent from a page "
+                            "the blog served lately)")]
+    return []
 
 
 def domain_matches(host: str, domain: str) -> bool:
@@ -143,9 +157,10 @@ class RuleSet:
         )
         return cls.from_rules(session.scalars(select(Rule)), settings, premoderated)
 
-    def check(self, comment: Comment) -> list[Hit]:
-        """Every rule the comment trips, blocks (spam) first."""
-        hits: list[Hit] = []
+    def check(self, comment: Comment, signals: Mapping[str, Any] | None = None) -> list[Hit]:
+        """Every rule the comment trips, blocks (spam) first. ``signals``: what the blog
+        engine's own checks said of it (an Akismet check's, service/api/akismet.py)."""
+        hits: list[Hit] = blog_signal_hits(signals or {})
         # Folded once (it is the costly part): terms are searched in the text and the name,
         # links and hosts in the unmasked text.
         folded = fold_for_matching(comment.content)

@@ -67,7 +67,7 @@ def record_check(session: Session, site: Site, fields: Mapping[str, Any],
     """Store a checked comment (pending, or decided by ``verdict``: status, decided_by,
     reasons) and its check (not committed)."""
     now = utcnow()
-    comment = Comment(**fields, status=CommentStatus.PENDING, created_at=now)
+    comment = Comment(**fields, status=CommentStatus.PENDING, created_at=now, site_id=site.id)
     if verdict is not None:
         comment.status, comment.decided_by = verdict["status"], verdict["decided_by"]
         comment.reasons, comment.decided_at = verdict["reasons"], now
@@ -156,7 +156,7 @@ def record_submission(session: Session, site: Site, fields: Mapping[str, Any],
     comment = session.get(Comment, check.comment_id) if check is not None else None
     from_status = comment.status if comment is not None else None
     if comment is None:
-        comment = Comment(**fields, created_at=now)
+        comment = Comment(**fields, created_at=now, site_id=site.id)
         session.add(comment)
         session.flush()
         session.add(AkismetCheck(site_id=site.id, comment_id=comment.id,

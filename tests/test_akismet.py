@@ -384,6 +384,24 @@ def test_held_reaches_the_blog_as_held(scoring_worker, db, client, key):
     assert db.scalar(select(Comment)).status == "held"
 
 
+@pytest.mark.parametrize(("nonce", "status"), [
+    ("failed", "held"), ("passed", "published"), ("inactive", "published"), (None, "published")])
+def test_a_form_token_wordpress_could_not_verify_is_held(scoring_worker, db, client, key,
+                                                         nonce, status):
+    # The plugin's nonce result arrives as a field of the check (class.akismet.php sets it
+    # to failed / passed / inactive before it calls comment-check).
+    form = {} if nonce is None else {"akismet_comment_nonce": nonce}
+    response = wire(client, "comment-check", api_key=key, blog=BLOG, user_ip="203.0.113.7",
+                    **GENUINE, **form)
+    comment = db.scalar(select(Comment))
+    assert comment.status == status, comment.reasons
+    assert response.headers["X-Moderation-Status"] == status
+    if status == "held":
+        assert response.text == "false" and response.headers["X-akismet-error"]
+        assert comment.decided_by == "rule"
+        assert "form token did not verify" in comment.reasons[0]
+
+
 @pytest.mark.parametrize(("form", "reason"), [
     ({"POST_ak_hp_textarea": "http://bot.example"}, "honeypot field filled in"),
     ({"POST_ak_js": "NOW"}, "after the page loaded")])

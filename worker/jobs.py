@@ -25,6 +25,7 @@ from models.explain import Verdict, score
 from models.policy import Band, Thresholds
 from service.config import load_config
 from service.db import (
+    AkismetCheck,
     Comment,
     CommentEvent,
     CommentStatus,
@@ -199,12 +200,14 @@ class Scorer:
         if models.pipeline is not None:
             verdicts = list(score(models.pipeline, [_sample(c) for c in comments],
                                   top=TOP_REASONS))
-        return [self._decide_one(session, rules, comment, verdict)
+        signals = _blog_signals(session, comments)
+        return [self._decide_one(session, rules, comment, verdict, signals.get(comment.id))
                 for comment, verdict in zip(comments, verdicts, strict=True)]
 
     def _decide_one(self, session: Session, rules: RuleSet, comment: Comment,
-                    verdict: Verdict | None) -> Decision:
-        hits = rules.check(comment)
+                    verdict: Verdict | None, signals: dict[str, Any] | None = None
+                    ) -> Decision:
+        hits = rules.check(comment, signals)
         reasons = [hit.reason for hit in hits]
         thresholds = self.models.thresholds
         if verdict is None or thresholds is None:
@@ -236,6 +239,17 @@ class Scorer:
             reasons.insert(0, "trusted commenter (approved before)")
             return decision(CommentStatus.PUBLISHED, DecidedBy.RULE)
         return decision(CommentStatus(band), DecidedBy.MODEL)
+
+
+def _blog_signals(session: Session, comments: Sequence[Comment]) -> dict[int, dict[str, Any]]:
+    """The blog engine's signals of the comments that came through the Akismet API (their
+    check's row), by comment id; one query, and none for a batch of widget comments."""
+    ids = [c.id for c in comments if c.site_id is not None]
+    if not ids:
+        return {}
+    return {comment_id: signals or {} for comment_id, signals in session.execute(
+        select(AkismetCheck.comment_id, AkismetCheck.signals)
+        .where(AkismetCheck.comment_id.in_(ids)))}
 
 
 def _sample(comment: Comment) -> dict[str, str]:
