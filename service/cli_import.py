@@ -42,6 +42,8 @@ def _summary(counts: ImportCounts) -> str:
     return (f"imported {counts.imported} of {counts.read} comments"
             f"{f' ({statuses})' if statuses else ''}; labels: {labels or 'none'}; "
             f"{counts.already} already imported; "
+            f"{counts.checked} seen before through the Akismet API (linked, "
+            f"{counts.relabelled} labelled by the blog's decision); "
             f"skipped {sum(counts.skipped.values())}{f' ({skipped})' if skipped else ''}; "
             f"replies linked {counts.linked}, without their parent {counts.orphans}")
 
@@ -84,6 +86,7 @@ def import_comments(format_name: str, file: Path, site: str | None,
         session.add(AdminEvent(actor="cli", action="comments.import", details={
             "format": format_name, "file": file.name, "site_id": site_id,
             "read": done.read, "imported": done.imported, "already": done.already,
+            "checked": done.checked, "relabelled": done.relabelled,
             "skipped": sum(done.skipped.values())}))
         session.commit()
     click.echo(_summary(done))

@@ -56,9 +56,17 @@ def blog_matches(site: Site, blog: str) -> bool:
 
 def fingerprint(fields: Mapping[str, Any]) -> str:
     """A hash of what a blog knows of a comment (content, author, e-mail, IP): a recheck or a
-    submission without our guid finds its check by it."""
-    parts = [fields.get(name) or "" for name in ("content", "author_name", "author_email", "ip")]
+    submission without our guid finds its check by it, and so does an import of the blog's
+    export (which may differ in surrounding white space and the e-mail's case)."""
+    parts = [(fields.get(name) or "").strip() for name in ("content", "author_name", "ip")]
+    parts.insert(2, (fields.get("author_email") or "").strip().lower())
     return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
+
+
+def status_of_label(label: Label) -> CommentStatus:
+    """The status of a checked comment once its blog's moderators decided it (a report, or
+    their decision brought by an import): shown as they decided."""
+    return _STATUS_OF_CHECKED[label]
 
 
 def record_check(session: Session, site: Site, fields: Mapping[str, Any],

@@ -21,12 +21,14 @@ from service.db import (
     Comment,
     CommentEvent,
     CommentImport,
+    CommentStatus,
+    DecidedBy,
     Webhook,
     WebhookDelivery,
 )
 from service.importers import READERS
 from service.queue import requested_key
-from service.sites import create_site
+from service.sites import create_site, record_check
 from tests.conftest import QUEUE, ROOT
 from tests.import_files import (
     DisqusPost,
@@ -249,6 +251,38 @@ def test_site_scoping(app, db, tmp_path) -> None:
     assert unknown.exit_code == 1
     assert unknown.output.strip() == ("Error: no site '42' "
                                       "(see `flask --app service sites list`)")
+
+
+def test_comments_the_site_checked_are_linked_and_take_the_blogs_decision(app, db, tmp_path
+                                                                         ) -> None:
+    # A WordPress blog whose comments went through comment-check, then exported: the held
+    # one was approved in WordPress, the other was checked and never decided there.
+    site, _key = create_site(db, "https://blog.example")
+    held = {"post": "akismet:https://blog.example/?p=1", "author_name": "Ann",
+            "author_email": "Ann@Example.ORG", "content": "Is the ferry running in winter?\n",
+            "ip": "203.0.113.7"}
+    comment, _check = record_check(db, site, held, {}, {
+        "status": CommentStatus.HELD, "decided_by": DecidedBy.RULE, "reasons": ["watched"]})
+    db.commit()
+    posts = [WpPost(1, "hello-world", [
+        WpComment(11, "Is the ferry running in winter?", author="Ann", email="ann@example.org",
+                  ip="203.0.113.7"),
+        WpComment(12, "A comment from before the connector.", author="Ben")])]
+    path = write_wxr(tmp_path / "export.xml", posts)
+
+    result = run_import(app, "wxr", str(path), "--site", str(site.id))
+
+    assert result.exit_code == 0, result.output
+    assert "1 seen before through the Akismet API (linked, 1 labelled" in result.output
+    assert db.scalar(select(func.count()).select_from(Comment)) == 2  # not stored twice
+    db.expire_all()
+    checked = db.get(Comment, comment.id)
+    assert (checked.status, checked.label, checked.decided_by) == ("published", "ham", "import")
+    assert [e.note for e in db.scalars(select(CommentEvent).where(
+        CommentEvent.comment_id == comment.id, CommentEvent.action == "import-wxr"))] == [
+        "decided on the blog (wxr id 11)"]
+    again = run_import(app, "wxr", str(path), "--site", str(site.id))
+    assert "imported 0 of 2" in again.output and "2 already imported" in again.output
 
 
 def _truncated_wxr(tmp_path: Path) -> Path:

@@ -3,7 +3,12 @@ database for long and the web keeps answering), each comment once (its external 
 unique per source and origin), with an audit row, parents linked at the end.
 
 Nothing here asks for scoring or sends webhooks: an imported comment already has its
-status, decided by the blog's moderators (or still held for ours), and its label is final."""
+status, decided by the blog's moderators (or still held for ours), and its label is final.
+
+A comment the service already saw through the Akismet API (a check of the same site with the
+same content, author, e-mail and IP) is not stored twice: the import links it to that row,
+and the blog's moderators' decision (approved, spam) becomes the check's label when nobody
+labelled it yet, so approving a held comment in WordPress teaches like a "Not Spam"."""
 
 from __future__ import annotations
 
@@ -15,9 +20,10 @@ from typing import TypeVar
 from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.db import Comment, CommentEvent, CommentImport, DecidedBy
+from service.db import AkismetCheck, Comment, CommentEvent, CommentImport, DecidedBy
 from service.db.types import utcnow
 from service.importers.records import Record, Skipped
+from service.sites import fingerprint, status_of_label
 
 # Comments per transaction: big enough to be quick, small enough that SQLite's single writer
 # (the web's submissions) waits a few milliseconds at most.
@@ -34,6 +40,10 @@ class ImportCounts:
     read: int = 0
     imported: int = 0
     already: int = 0
+    # Seen before through the Akismet API: linked to that check, not stored again ...
+    checked: int = 0
+    # ... and of those, how many the blog's decision labelled.
+    relabelled: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
     statuses: Counter[str] = field(default_factory=Counter)
     labels: Counter[str] = field(default_factory=Counter)
@@ -84,6 +94,8 @@ def _store_batch(session: Session, source: str, site_id: int | None,
         else:
             stored.add(key)  # the same id twice in one file is stored once
             fresh.append(record)
+    if site_id is not None:
+        fresh = _link_checks(session, source, site_id, fresh, counts)
     if not fresh:
         return
     comments = [
@@ -109,6 +121,48 @@ def _store_batch(session: Session, source: str, site_id: int | None,
     counts.imported += len(fresh)
     counts.statuses.update(str(r.status) for r in fresh)
     counts.labels.update(str(r.label) for r in fresh if r.label is not None)
+
+
+def _columns(record: Record) -> dict[str, str | None]:
+    return {"content": record.content, "author_name": record.author_name,
+            "author_email": record.author_email, "ip": record.ip}
+
+
+def _link_checks(session: Session, source: str, site_id: int, records: list[Record],
+                 counts: ImportCounts) -> list[Record]:
+    """Link the records the site's Akismet checks already hold to those rows (labelling
+    them with the blog's decision if unlabelled); returns the others, to be stored."""
+    prints = {fingerprint(_columns(r)): r for r in records}
+    checks = dict(session.execute(
+        select(AkismetCheck.fingerprint, AkismetCheck.comment_id).where(
+            AkismetCheck.site_id == site_id, AkismetCheck.fingerprint.in_(prints))).all())
+    if not checks:
+        return records
+    now = utcnow()
+    seen: set[int] = set()
+    for print_, record in prints.items():
+        comment_id = checks.get(print_)
+        if comment_id is None or comment_id in seen:
+            continue
+        seen.add(comment_id)
+        counts.checked += 1
+        session.add(CommentImport(comment_id=comment_id, source=source, origin=record.origin,
+                                  external_id=record.external_id,
+                                  external_parent=record.external_parent, imported_at=now))
+        comment = session.get(Comment, comment_id)
+        if comment is None or comment.label is not None or record.label is None:
+            continue
+        from_status = comment.status
+        comment.label, comment.status = record.label, status_of_label(record.label)
+        comment.decided_by, comment.decided_at = DecidedBy.IMPORT, now
+        session.add(CommentEvent(comment_id=comment_id, actor=ACTOR, action=f"import-{source}",
+                                 from_status=from_status, to_status=comment.status,
+                                 note=f"decided on the blog ({source} id {record.external_id})",
+                                 created_at=now))
+        counts.relabelled += 1
+        counts.labels[str(record.label)] += 1
+    linked = {id(prints[p]) for p, c in checks.items() if c in seen}
+    return [r for r in records if id(r) not in linked]
 
 
 def link_parents(session: Session, source: str) -> tuple[int, int]:
