@@ -263,26 +263,33 @@ def test_comments_the_site_checked_are_linked_and_take_the_blogs_decision(app, d
             "ip": "203.0.113.7"}
     comment, _check = record_check(db, site, held, {}, {
         "status": CommentStatus.HELD, "decided_by": DecidedBy.RULE, "reasons": ["watched"]})
+    published = {**held, "author_name": "Cy", "content": "Lovely walk, thanks."}
+    ours, _check = record_check(db, site, published, {}, {
+        "status": CommentStatus.PUBLISHED, "decided_by": DecidedBy.MODEL, "reasons": []})
     db.commit()
     posts = [WpPost(1, "hello-world", [
         WpComment(11, "Is the ferry running in winter?", author="Ann", email="ann@example.org",
                   ip="203.0.113.7"),
+        # Published by WordPress because the check said so: no human decision to learn.
+        WpComment(13, "Lovely walk, thanks.", author="Cy", email="ann@example.org"),
         WpComment(12, "A comment from before the connector.", author="Ben")])]
     path = write_wxr(tmp_path / "export.xml", posts)
 
     result = run_import(app, "wxr", str(path), "--site", str(site.id))
 
     assert result.exit_code == 0, result.output
-    assert "1 seen before through the Akismet API (linked, 1 labelled" in result.output
-    assert db.scalar(select(func.count()).select_from(Comment)) == 2  # not stored twice
+    assert "2 seen before through the Akismet API (linked, 1 labelled" in result.output
+    assert db.scalar(select(func.count()).select_from(Comment)) == 3  # none stored twice
     db.expire_all()
     checked = db.get(Comment, comment.id)
     assert (checked.status, checked.label, checked.decided_by) == ("published", "ham", "import")
     assert [e.note for e in db.scalars(select(CommentEvent).where(
         CommentEvent.comment_id == comment.id, CommentEvent.action == "import-wxr"))] == [
         "decided on the blog (wxr id 11)"]
+    assert (db.get(Comment, ours.id).label, db.get(Comment, ours.id).decided_by) == (
+        None, "model")
     again = run_import(app, "wxr", str(path), "--site", str(site.id))
-    assert "imported 0 of 2" in again.output and "2 already imported" in again.output
+    assert "imported 0 of 3" in again.output and "3 already imported" in again.output
 
 
 def _truncated_wxr(tmp_path: Path) -> Path:

@@ -8,7 +8,8 @@ status, decided by the blog's moderators (or still held for ours), and its label
 A comment the service already saw through the Akismet API (a check of the same site with the
 same content, author, e-mail and IP) is not stored twice: the import links it to that row,
 and the blog's moderators' decision (approved, spam) becomes the check's label when nobody
-labelled it yet, so approving a held comment in WordPress teaches like a "Not Spam"."""
+labelled it yet and it differs from ours, so approving a held comment in WordPress teaches
+like a "Not Spam" (a comment the blog published because we did is no lesson)."""
 
 from __future__ import annotations
 
@@ -151,6 +152,10 @@ def _link_checks(session: Session, source: str, site_id: int, records: list[Reco
                                   external_parent=record.external_parent, imported_at=now))
         comment = session.get(Comment, comment_id)
         if comment is None or comment.label is not None or record.label is None:
+            continue
+        if status_of_label(record.label) == comment.status:
+            # The blog did as we said (it publishes what the check answered): our own
+            # decision, not a human's; training on it would teach the model itself.
             continue
         from_status = comment.status
         comment.label, comment.status = record.label, status_of_label(record.label)

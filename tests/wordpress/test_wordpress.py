@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
+import sys
 import time
 from html import unescape
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from service.db import (
     AkismetCheck,
@@ -23,6 +26,7 @@ from service.db import (
     make_engine,
     make_sessionmaker,
 )
+from tests.conftest import ROOT
 from tests.wordpress.conftest import ADMIN, Service, WordPress, _form_fields
 
 pytestmark = pytest.mark.slow
@@ -41,7 +45,8 @@ WP_STATUS = {"1": "published", "0": "held", "spam": "spam"}
 
 
 def _post_comment(wp: WordPress, text: str, author: str, email: str, url: str = "",
-                  honeypot: str = "", fill_seconds: float = 20.0) -> tuple[int | None, str]:
+                  honeypot: str = "", fill_seconds: float = 20.0, nonce: str | None = None
+                  ) -> tuple[int | None, str]:
     """Fill in WordPress's comment form on "Hello world!" as a logged-out reader and send it
     to wp-comments-post.php; returns WordPress's comment id (None if discarded) and status."""
     reader = httpx.Client(timeout=120, follow_redirects=True)
@@ -54,6 +59,8 @@ def _post_comment(wp: WordPress, text: str, author: str, email: str, url: str = 
     fields.update(author=author, email=email, url=url, comment=text,
                   ak_js=str(int((time.time() - fill_seconds) * 1000)),
                   ak_hp_textarea=honeypot)
+    if nonce is not None:  # a form the blog did not serve: the plugin's token is wrong
+        fields["akismet_comment_nonce"] = nonce
     response = reader.post(f"{wp.url}/wp-comments-post.php", data=fields,
                            follow_redirects=False)
     reader.close()
@@ -224,6 +231,65 @@ def test_wordpress_through_its_akismet_plugin(wordpress: WordPress, comment_serv
     other = httpx.get(f"{service.url}/api/v1/moderation/queue",
                       params={"site": site_id + 1, "status": "held"}, headers=auth).json()
     assert other["comments"] == []
+
+    # A form WordPress did not serve (a script posting to wp-comments-post.php with a made-up
+    # token): the plugin reports its nonce "failed", the service holds it for a human.
+    forged_text = "Great article, I learned a lot from the part about the export rules."
+    _, forged_status = _post_comment(wp, forged_text, "Form Forger", "forger@example.com",
+                                     nonce="0123456789")
+    forged = _service_of(service, forged_text)
+    shown["forged form token"] = {"wordpress": forged_status, "service": forged.status,
+                                  "reasons": forged.reasons}
+    assert (forged_status, forged.status, forged.decided_by) == ("held", "held", "rule")
+    assert "form token did not verify" in forged.reasons[0]
+    shown["request headers per check"] = sorted(
+        {check.signals.get("request_headers") for _, check in _service_rows(service)} - {None})
+
+    # The blog's history through WordPress's own exporter (Tools -> Export, all content):
+    # the borderline comment was approved on the blog meanwhile (the plugin tells Akismet
+    # nothing of that); the import brings the decision, and stores no check twice.
+    _click(wp, wp_ids["borderline"], "approvecomment", view="moderated")
+    export = wp.admin.get(f"{wp.url}/wp-admin/export.php",
+                          params={"download": "true", "content": "all"})
+    assert export.status_code == 200 and "<wp:comment>" in export.text, export.text[:300]
+    path = tmp_path_factory.mktemp("export") / "wordpress.WordPress.xml"
+    path.write_bytes(export.content)
+    before = {c.id for c, _ in _service_rows(service)}
+    summary = service.cli("import", "wxr", str(path), "--site", str(site_id)).strip()
+    shown["import"] = summary.splitlines()[-1]
+    borderline = _service_of(service, BORDERLINE)
+    shown["borderline after import"] = {"service": borderline.status, "label": borderline.label}
+    assert (borderline.status, borderline.label, borderline.decided_by) == (
+        "published", "ham", "import")
+    engine = make_engine(service.database_url)
+    with make_sessionmaker(engine)() as session:
+        new = list(session.scalars(select(Comment).where(Comment.site_id == site_id,
+                                                         Comment.id.not_in(before))))
+        labelled = session.scalar(select(func.count()).select_from(Comment)
+                                  .where(Comment.label.is_not(None)))
+    engine.dispose()
+    # Only WordPress's own sample comment ("A WordPress Commenter", never checked) is new;
+    # WordPress's exporter leaves its spam out.
+    assert [c.author_name for c in new] == ["A WordPress Commenter"], shown["import"]
+    # Of the checks, only the one the blog decided otherwise than we did got a label.
+    assert "seen before through the Akismet API (linked, 1 labelled" in shown["import"]
+
+    # ... and trains a model (in a model store of its own: the suite's stays as it was).
+    store = tmp_path_factory.mktemp("retrained-models")
+    shutil.copytree(service.env["MODEL_DIR"], store, dirs_exist_ok=True)
+    retrain = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "service", "model", "retrain", "--force"],
+        env={**service.env, "MODEL_DIR": str(store)}, cwd=ROOT, capture_output=True,
+        text=True, timeout=600)
+    assert retrain.returncode == 0, retrain.stderr[-3000:]
+    models = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "service", "model", "list"],
+        env={**service.env, "MODEL_DIR": str(store)}, cwd=ROOT, capture_output=True,
+        text=True, timeout=120, check=True).stdout.strip().splitlines()
+    sizes = [int(re.search(r"\tn=(\d+)\t", line).group(1)) for line in models]
+    shown["retrain"] = {"output": retrain.stdout.strip().splitlines(), "models": models}
+    assert "PROMOTED" in retrain.stdout and models[-1].startswith("*"), shown["retrain"]
+    assert sizes[-1] == sizes[0] + labelled, (sizes, labelled)  # starter + the site's labels
 
     record = tmp_path_factory.getbasetemp() / "wordpress-run.json"
     record.write_text(json.dumps(shown, indent=2, default=str))
