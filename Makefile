@@ -54,7 +54,7 @@ retrain: $(STAMP)
 
 ## evaluate: metrics of the active model (or MODEL=version) on DATA="file-or-folder ..."
 evaluate: $(STAMP)
-	$(PY) -m models.evaluate --data $(DATA) $(if $(MODEL),--model $(MODEL))
+	$(PY) -m models.evaluate --data "$(DATA)" $(if $(MODEL),--model $(MODEL))
 
 ## test: the whole suite (SQLite, and PostgreSQL when TEST_DATABASE_URL is set)
 test: $(STAMP) browser wordpress

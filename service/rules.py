@@ -14,7 +14,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -200,6 +200,28 @@ class RuleSet:
             )
         )
         return (approved or 0) >= self.trusted_after
+
+
+def outcome(band: str, spam_score: float, hits: Sequence[Hit], spam_ceiling: float,
+            trusted: Callable[[], bool] = lambda: False) -> tuple[str, str, bool]:
+    """What the rules and the model's band decide together: (status, decided_by, trusted).
+
+    A blocking rule files it as spam, and so does a model at least ``spam_ceiling`` sure; a
+    holding rule holds it (a human should look); the model's spam and hold bands apply,
+    except that a trusted commenter (``trusted()``, asked only when it matters) is published;
+    otherwise the model's band decides. The worker and ``make evaluate`` both use this."""
+    if any(hit.effect == "spam" for hit in hits):
+        return "spam", "rule", False
+    if spam_score >= spam_ceiling:
+        return "spam", "model", False
+    is_trusted = band != "published" and trusted()
+    if band == "spam" and not is_trusted and not hits:
+        return "spam", "model", False
+    if hits:
+        return "held", "rule", False
+    if is_trusted:
+        return "published", "rule", True
+    return band, "model", False
 
 
 def validate_rule(kind: RuleKind, value: str) -> str:

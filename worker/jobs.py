@@ -35,7 +35,7 @@ from service.db import (
 from service.db.comments import PENDING
 from service.db.types import utcnow
 from service.queue import clear_request, request_scoring, scoring_queued
-from service.rules import RuleSet
+from service.rules import RuleSet, outcome
 from worker import events
 
 log = logging.getLogger(__name__)
@@ -221,21 +221,12 @@ class Scorer:
         def decision(status: CommentStatus, by: DecidedBy) -> Decision:
             return Decision(status, round(p, 6), reasons, self.models.version, by)
 
-        if any(hit.effect == "spam" for hit in hits):
-            return decision(CommentStatus.SPAM, DecidedBy.RULE)
-        very_sure = p >= rules.trusted_spam_ceiling
-        if very_sure:
-            return decision(CommentStatus.SPAM, DecidedBy.MODEL)
-        trusted = band != Band.PUBLISH and rules.is_trusted(session, comment.reader_id)
-        if band == Band.SPAM and not trusted and not hits:
-            return decision(CommentStatus.SPAM, DecidedBy.MODEL)
-        if hits:
-            # A holding rule asks for a human: only a very sure model overrides it.
-            return decision(CommentStatus.HELD, DecidedBy.RULE)
+        status, by, trusted = outcome(
+            band, p, hits, rules.trusted_spam_ceiling,
+            lambda: rules.is_trusted(session, comment.reader_id))
         if trusted:
             reasons.insert(0, "trusted commenter (approved before)")
-            return decision(CommentStatus.PUBLISHED, DecidedBy.RULE)
-        return decision(CommentStatus(band), DecidedBy.MODEL)
+        return decision(CommentStatus(status), DecidedBy(by))
 
 
 def _sample(comment: Comment) -> dict[str, str]:
