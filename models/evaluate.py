@@ -30,7 +30,6 @@ from models.explain import score
 from models.policy import Band, Thresholds
 from models.train import train
 
-
 # How a comment is decided from its band and score: the model's band alone by default; the
 # command line passes the worker's rules (`service.rules.outcome`).
 Policy = Callable[[Example, str, float], str]

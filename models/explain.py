@@ -33,6 +33,7 @@ from models.features import (
     cue_values,
     describe_cue,
 )
+from models.text import model_text
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -357,7 +358,7 @@ def _contributions(
                        else coef[row_columns] * row_data).tolist()
         # Columns are sorted, so each branch's entries are one slice of the row.
         bounds = np.searchsorted(row_columns, [*index.starts, index.width]).tolist()
-        text = sample.get("content", "")
+        text = model_text(sample.get("content", ""))
         words = {w.lower() for w in _WORD.findall(text)}
         pieces: dict[str, list[str]] | None = None
         quoted: dict[str, float] = {}  # words and the words that own character n-grams
