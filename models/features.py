@@ -27,7 +27,9 @@ URL_RE = re.compile(
 )
 EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
 PHONE_RE = re.compile(r"(?:\+?\d[\s().-]?){9,15}\d")
-MONEY_RE = re.compile(r"[$€£¥₹₽]\s?\d|\d\s?(?:usd|eur|dollars|euros|bucks|k/month|/day)\b", re.I)
+# An amount is matched whole ("$0.79/hr", not "$0" and "9/hr"): explanations quote it.
+MONEY_RE = re.compile(r"[$€£¥₹₽]\s?\d[\d,.]*(?:/\w+)?|\b\d[\d,.]*\s?(?:usd|eur|dollars|euros|bucks|"
+                      r"k/month|/day)\b", re.I)
 # The look-ahead after each \b below lists the letters the alternatives start with: re then
 # skips most positions at once (twice as fast, the same matches: tests/test_models.py).
 
@@ -133,8 +135,9 @@ BUSINESS_VOICE = re.compile(
 )
 # An offer: a price with its unit, a percentage off, "from $X", "starting at", a code.
 OFFER = re.compile(
-    r"(?:(?:from|starting at|only|just|for) (?:[$€£¥]|rs\.? ?)\s?\d|\d(?:[.,]\d+)?\s?(?:/|"
-    r"per |a )(?:hr|hour|month|mo|day|year|gpu-hour|person)\b|\d+ ?% (?:off|discount|"
+    r"(?:(?:from|start(?:s|ing)? at|only|just|for) (?:[$€£¥]|rs\.? ?)\s?\d[\d,.]*(?:\s?(?:/|per )"
+    r"\s?[\w-]+)?|(?<![\d.,])\d[\d,.]*\s?(?:/|per |a )(?:hr|hour|month|mo|day|year|"
+    r"gpu-hour|person)\b|\d+ ?% (?:off|discount|"
     r"below|cheaper)|\b(?:free (?:tier|trial|plan|shipping|delivery|credits?)|first (?:month|"
     r"week) (?:free|is on us|\d+ ?% off)|no credit card|on sale|limited (?:offer|time)|"
     r"this week only|today only)\b|\d+\s?(?:元|円|рублей|руб))",
@@ -148,7 +151,9 @@ DISCOUNT_CODE = re.compile(
 # Asked to write to a messenger or a handle: WhatsApp, Telegram, WeChat, QQ, LINE, "@handle".
 MESSENGER = re.compile(
     r"(?:whats ?app|telegram|\btg\b|signal me|wechat|微信|加v|qq群?|\bqq\b|电报|line ?id|"
-    r"\bline\b\s*[:：]|t\.me/|wa\.me/|(?<![\w.])@[a-z][\w]{4,}\b)",
+    r"\bline\b\s*[:：]|t\.me/|wa\.me/|(?<![\w.])@[a-z][\w]{4,}\b|"
+    r"\b(?:message|text|contact|dm|write to|reach)\b[^.!?\n]{0,20}\bon (?:signal|viber|kik|"
+    r"skype|snapchat)\b)",
     re.IGNORECASE,
 )
 # The recovery, hacker and spell-caster testimonial.
@@ -352,9 +357,43 @@ def cue_count(cues: Any) -> int:
     return len(CUE_NAMES)
 
 
-def describe_cue(name: str, raw: float) -> str:
-    """A moderator-readable phrase for one cue value ("3 links", "phone number")."""
+# The cues found by a pattern: their explanation quotes what the pattern found.
+_PATTERNS: dict[str, re.Pattern[str]] = {}
+
+
+def _patterns() -> dict[str, re.Pattern[str]]:
+    if not _PATTERNS:
+        _PATTERNS.update({
+            "call_to_action": CALL_TO_ACTION, "engagement_bait": ENGAGEMENT,
+            "self_promotion": SELF_PROMOTION, "business_voice": BUSINESS_VOICE,
+            "offer": OFFER, "discount_code": DISCOUNT_CODE, "messenger": MESSENGER,
+            "recovery_pitch": RECOVERY, "obfuscated_link": OBFUSCATED, "money": MONEY_RE,
+        })
+    return _PATTERNS
+
+
+def _found(name: str, content: str) -> str:
+    """What ``name``'s pattern found in the model's text: " 'check out', 'buy'" (at most two,
+    each shortened), or '' for a cue without a pattern."""
+    pattern = _patterns().get(name)
+    if pattern is None or not content:
+        return ""
+    quoted = []
+    for match in pattern.finditer(model_text(content)):
+        piece = " ".join(match.group(0).split())
+        piece = piece if len(piece) <= 30 else piece[:29] + "…"
+        if piece and f"'{piece}'" not in quoted:
+            quoted.append(f"'{piece}'")
+        if len(quoted) == 2:
+            break
+    return (": " + ", ".join(quoted)) if quoted else ""
+
+
+def describe_cue(name: str, raw: float, content: str = "") -> str:
+    """A moderator-readable phrase for one cue value ("3 links", "offer: 'from $9/hr'");
+    given the comment's text, a pattern's cue quotes what it found there."""
     count = int(raw)
+    found = _found(name, content) if raw else ""
     match name:
         case "links":
             return f"{count} link" + ("s" if count != 1 else "")
@@ -365,9 +404,9 @@ def describe_cue(name: str, raw: float) -> str:
         case "phone_number":
             return "phone number"
         case "money":
-            return "money amounts"
+            return "money amounts" + found
         case "call_to_action":
-            return f"{count} call-to-action phrase" + ("s" if count != 1 else "")
+            return ("call to action" if count == 1 else f"{count} calls to action") + found
         case "uppercase_ratio":
             return f"{raw:.0%} capitals"
         case "digit_ratio":
@@ -377,9 +416,9 @@ def describe_cue(name: str, raw: float) -> str:
         case "length":
             return f"{count} characters"
         case "engagement_bait":
-            return "asks for likes or shares"
+            return "asks for likes or shares" + found
         case "self_promotion":
-            return "promotes own channel"
+            return "promotes own channel" + found
         case "author_name_keywords":
             return "author name looks like keywords"
         case "author_site_commercial":
@@ -393,7 +432,7 @@ def describe_cue(name: str, raw: float) -> str:
         case "tracking_link":
             return "affiliate or tracking link"
         case "obfuscated_link":
-            return "disguised link or e-mail ('dot com', '(at)')"
+            return "disguised link or e-mail" + found
         case "author_site_in_text":
             return "links to the author's own website"
         case "commercial_link":
@@ -401,15 +440,15 @@ def describe_cue(name: str, raw: float) -> str:
         case "reference_link":
             return f"{count} link" + ("s" if count != 1 else "") + " to papers or references"
         case "business_voice":
-            return "speaks for a business ('we built', 'our customers')"
+            return "speaks for a business" + found
         case "offer":
-            return "price or offer ('from $9/month', 'free trial')"
+            return "price or offer" + found
         case "discount_code":
-            return "discount code"
+            return "discount code" + found
         case "messenger":
-            return "asks for contact on a messenger"
+            return "asks for contact on a messenger" + found
         case "recovery_pitch":
-            return "recovery, hacker or spell testimonial"
+            return "recovery, hacker or spell testimonial" + found
     return name
 
 

@@ -45,6 +45,7 @@ def test_retrain_learns_site_labels_promotes_and_writes_a_report(db, store) -> N
     db.commit()
     assert result.promoted and store.active_version() == result.version != before
     assert result.report.is_file() and "data:image/png;base64" in result.report.read_text()
+    assert "<p>PROMOTED: " in result.report.read_text()
     folder = store.root / result.version
     evaluation = json.loads((folder / "metrics.json").read_text())
     assert {"candidate", "active", "gate", "method", "cv"} <= set(evaluation)
@@ -61,17 +62,33 @@ def test_the_gate_refuses_a_worse_model_unless_forced(db, store) -> None:
     _label(db, "Sunflower seeds wholesale offer, message Karl on signal", "spam", 8)
     _label(db, "Loved the bit about HBM stacks, thanks for the clear write-up", "ham", 8)
     active = store.active_version()
-    # Almost no regularisation budget: a model that barely learns anything.
-    worse = {"clf__C": 1e-6}
+    # Spam weighed at a ten-thousandth of ham: a model that calls nearly everything genuine.
+    # (A C=1e-6 model ranked these sixteen comments perfectly at the cut: not worse.)
+    worse = {"clf__class_weight": {0: 1.0, 1: 1e-4}}
     refused = learning.retrain(db, store, params=worse)
     db.commit()
     assert not refused.promoted and store.active_version() == active
     assert "worse" in refused.gate
+    report = refused.report.read_text()
+    assert "<p>NOT PROMOTED: " in report and "of 1,000 spam" in report
+    assert report.index("of 1,000 genuine") < report.index("NOT PROMOTED")
     row = db.scalar(select(ModelVersion).where(ModelVersion.version == refused.version))
     assert row.state == "refused"
     forced = learning.retrain(db, store, params=worse, force=True)
     assert forced.promoted and store.active_version() == forced.version
     assert "--force" in forced.gate
+
+
+def test_the_gate_refuses_a_model_that_publishes_more_spam() -> None:
+    active = {"mcc": 0.90, "ham_flagged": 0.0, "spam_published": 0.02}
+    better_mcc_more_spam = {"mcc": 0.95, "ham_flagged": 0.0, "spam_published": 0.03}
+    passed, why = learning.gate_verdict(better_mcc_more_spam, active)
+    assert not passed and why.endswith("spam published 0.03 vs 0.02: worse")
+    passed, why = learning.gate_verdict({**better_mcc_more_spam, "spam_published": 0.02}, active)
+    assert passed and "worse" not in why
+    assert not learning.gate_verdict({**active, "ham_flagged": 0.01}, active)[0]
+    assert not learning.gate_verdict({**active, "mcc": 0.88}, active)[0]
+    assert learning.gate_verdict({**active, "mcc": 0.895}, active)[0]  # within the tolerance
 
 
 def test_nothing_new_to_compare_on_is_not_promoted(db, store) -> None:

@@ -170,7 +170,11 @@ def test_explanations_name_readable_words_and_cues(model_dir: Path) -> None:
     assert spam.spam_score > 0.9 > 0.1 > ham.spam_score
     names = [c.feature for c in spam.contributions]
     assert "2 links" in names
-    assert all(not name.startswith("'") or name.strip("'").isprintable() for name in names)
+    assert all(name.split(" ", 1)[0] not in ("word", "phrase")
+               or name.split(" ", 1)[1].strip("'").isprintable() for name in names)
+    assert all(abs(c.weight) >= 0.25 for v in (spam, ham) for c in v.contributions)
+    assert not {"word 'now'", "word 'the'"} & {c.feature for v in (spam, ham)
+                                               for c in v.contributions}
     assert spam.contributions[0].weight > 0
     assert str(spam.contributions[0]).split()[-1].startswith("+")
 
@@ -196,6 +200,7 @@ def _reference_explanations(pipeline: Any, samples: list[dict[str, str]],
     from collections import defaultdict
 
     from models.explain import _WORD
+    from models.explain import MIN_WEIGHT, quote, readable_words
     from models.features import AUTHOR_MARKER, CUE_NAMES, cue_values, describe_cue
     from models.text import model_text
 
@@ -230,9 +235,13 @@ def _reference_explanations(pipeline: Any, samples: list[dict[str, str]],
                 if feature != AUTHOR_MARKER:
                     totals[f"author '{feature}'"] += weight
             else:
-                totals[describe_cue(CUE_NAMES[local], cue_values(sample)[local])] += weight
+                totals[describe_cue(CUE_NAMES[local], cue_values(sample)[local],
+                                    sample.get("content", ""))] += weight
         ranked = sorted(totals.items(), key=lambda item: abs(item[1]), reverse=True)
-        out.append(ranked[:top])
+        named = [(quote(name[1:-1]) if name.startswith("'") else name, weight)
+                 for name, weight in ranked
+                 if not name.startswith("'") or readable_words(name[1:-1])]
+        out.append([(name, weight) for name, weight in named if abs(weight) >= MIN_WEIGHT][:top])
     return out
 
 
