@@ -143,8 +143,11 @@ class RuleSet:
         )
         return cls.from_rules(session.scalars(select(Rule)), settings, premoderated)
 
-    def check(self, comment: Comment) -> list[Hit]:
-        """Every rule the comment trips, blocks (spam) first."""
+    def check(self, comment: Comment, trusted_links: Callable[[str], int] | None = None
+              ) -> list[Hit]:
+        """Every rule the comment trips, blocks (spam) first. ``trusted_links(content)``
+        says how many of its links point at hosts this site trusts (`service.reputation`):
+        those do not count towards the link-count hold."""
         hits: list[Hit] = []
         # Folded once (it is the costly part): terms are searched in the text and the name,
         # links and hosts in the unmasked text.
@@ -180,6 +183,8 @@ class RuleSet:
                         and address in network:
                     hits.append(Hit("spam", f"blocked IP range {network}", comment.ip))
         links = len(LINK_RE.findall(text))
+        if trusted_links is not None and links >= self.hold_links > 0:
+            links -= trusted_links(comment.content)
         if self.hold_links > 0 and links >= self.hold_links:
             hits.append(Hit("held", f"{links} links (hold at {self.hold_links})"))
         if comment.post in self.premoderated_posts:

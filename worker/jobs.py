@@ -35,6 +35,7 @@ from service.db import (
 from service.db.comments import PENDING
 from service.db.types import utcnow
 from service.queue import clear_request, request_scoring, scoring_queued
+from service.reputation import Reputation, label_stamp
 from service.rules import RuleSet, outcome
 from worker import events
 
@@ -123,6 +124,8 @@ class Scorer:
         self.decision_sessions = decision_sessions or sessions
         self.models = models
         self.batch_size = batch_size
+        self.reputation = Reputation()
+        self._label_stamp: tuple[int, int] | None = None
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Scorer:
@@ -194,6 +197,9 @@ class Scorer:
         rule holds it (a human should look); the model's spam and hold bands apply, except
         that a trusted commenter is published; otherwise the model's band decides."""
         rules = RuleSet.load(session)
+        stamp = label_stamp(session)
+        if stamp != self._label_stamp:  # a label changed: what the site learned changed
+            self.reputation, self._label_stamp = Reputation.load(session), stamp
         models = self.models
         verdicts: list[Verdict | None] = [None] * len(comments)
         if models.pipeline is not None:
@@ -204,7 +210,10 @@ class Scorer:
 
     def _decide_one(self, session: Session, rules: RuleSet, comment: Comment,
                     verdict: Verdict | None) -> Decision:
-        hits = rules.check(comment)
+        hits = rules.check(comment, self.reputation.trusted_links)
+        hits = sorted([*hits, *self.reputation.hits(comment.content, comment.author_url,
+                                                    comment.author_email)],
+                      key=lambda hit: hit.effect != "spam")
         reasons = [hit.reason for hit in hits]
         thresholds = self.models.thresholds
         if verdict is None or thresholds is None:
