@@ -17,7 +17,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import FunctionTransformer, MaxAbsScaler
 
-from models.features import CueFeatures, content_of
+from models.features import CueFeatures, author_of, content_of
 
 SEED = 0
 
@@ -31,8 +31,10 @@ DEFAULT_PARAMS: dict[str, Any] = {
 }
 
 
-def build_pipeline(**params: Any) -> Pipeline:
-    """A fresh, unfitted pipeline; ``params`` are `set_params` names (``clf__C=10``)."""
+def build_pipeline(*, author_host_words: bool = False, **params: Any) -> Pipeline:
+    """A fresh, unfitted pipeline; ``params`` are `set_params` names (``clf__C=10``).
+    ``author_host_words`` adds back the branch of the author's URL host words (for the
+    ablation in scripts/ablation.py only)."""
     pipeline = Pipeline(
         [
             (
@@ -81,4 +83,8 @@ def build_pipeline(**params: Any) -> Pipeline:
             ),
         ]
     )
+    if author_host_words:
+        pipeline.named_steps["features"].transformer_list.insert(2, (
+            "author", Pipeline([("text", FunctionTransformer(author_of)),
+                                ("tfidf", TfidfVectorizer(sublinear_tf=True))])))
     return pipeline.set_params(**{**DEFAULT_PARAMS, **params})

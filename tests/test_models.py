@@ -199,8 +199,7 @@ def _reference_explanations(pipeline: Any, samples: list[dict[str, str]],
     ``get_feature_names_out``, character n-grams credited by scanning the words."""
     from collections import defaultdict
 
-    from models.explain import _WORD
-    from models.explain import MIN_WEIGHT, quote, readable_words
+    from models.explain import _WORD, MIN_WEIGHT, quote, readable_words
     from models.features import AUTHOR_MARKER, CUE_NAMES, cue_values, describe_cue
     from models.text import model_text
 
