@@ -92,3 +92,40 @@ def test_fingerprints_and_reference_hosts() -> None:
     # Free-mail domains say nothing.
     free = Reputation.from_labels([("spam", "Buy now and save a lot", None, "x@gmail.com")])
     assert free.hits("Hello there", None, "y@gmail.com") == []
+
+
+TEMPLATE = ("I lost $87,000 to a fake crypto investment platform and thought it was gone forever. "
+            "Then a friend referred me to Mr. Kevin Adams, a recovery expert, and he got all my "
+            "money back in 3 days.")
+SPUN = ("I lost $54,000 to a fake bitcoin investment platform and thought it was gone forever. "
+        "Then a friend referred me to Mr. Kevin Adams, a recovery expert, and he got all my "
+        "funds back in 2 days.")
+
+
+def test_a_new_member_of_a_campaign_moderators_filed_as_spam_is_spam(db, post_comment,
+                                                                     run_worker) -> None:
+    _labelled(db, Label.SPAM, content=TEMPLATE)
+    _labelled(db, Label.HAM, content=GENUINE + " The compute numbers look low to me too.")
+    spun = post_comment(content=SPUN, author_name="Margaret", post="interest-rates"
+                        ).get_json()["id"]
+    genuine = post_comment(content=GENUINE + " The compute numbers look low to me too, yes."
+                           ).get_json()["id"]
+    run_worker()
+    spun_row, genuine_row = db.get(Comment, spun), db.get(Comment, genuine)
+    assert spun_row.status == CommentStatus.SPAM and spun_row.decided_by == DecidedBy.RULE
+    assert spun_row.reasons[0].startswith("near-duplicate of a comment filed as spam")
+    assert not any("near-duplicate" in r for r in genuine_row.reasons)
+
+
+def test_near_duplicates_need_a_spam_neighbour_and_no_approved_one() -> None:
+    both = Reputation.from_labels([("spam", TEMPLATE, None, None), ("ham", TEMPLATE,
+                                                                     None, None)])
+    assert both.hits(SPUN, None, None) == []  # as near to an approved text: not condemned
+    only_spam = Reputation.from_labels([("spam", TEMPLATE, None, None)])
+    assert [h.reason for h in only_spam.hits(SPUN, None, None)] == [
+        "near-duplicate of a comment filed as spam by a moderator (a campaign)"]
+    # Exactly the same text is named as such, once.
+    assert [h.reason for h in only_spam.hits(TEMPLATE, None, None)] == [
+        "the same text filed as spam by a moderator before"]
+    assert only_spam.hits(GENUINE + " I agree with the part on export controls.", None,
+                          None) == []
