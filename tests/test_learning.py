@@ -174,6 +174,50 @@ def test_evaluate_prints_every_field_on_the_last_line(model_dir: Path, tmp_path:
     assert metrics["n"] == 4
 
 
+def test_evaluate_reports_each_kind_and_writes_the_owners_report(model_dir: Path,
+                                                                   tmp_path: Path) -> None:
+    data = tmp_path / "kinds.jsonl"
+    rows = [
+        {"content": "Buy cheap pills now http://a.xyz http://b.xyz", "label": "spam",
+         "kind": "link_spam"},
+        {"content": "See https://arxiv.org/abs/2412.19437 and https://arxiv.org/abs/2501.12948 "
+                    "for the training cost.", "label": "ham", "kind": "cites_sources"},
+        {"content": "I disagree with the part about HBM supply.", "label": "ham",
+         "kind": "disagreement"},
+    ]
+    data.write_text("\n".join(json.dumps(r) for r in rows))
+    report = tmp_path / "report.md"
+    result = subprocess.run(
+        [sys.executable, "-m", "models.evaluate", "--data", str(data), "--model-dir",
+         str(model_dir), "--report", str(report)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=True)
+    metrics = json.loads(result.stdout.strip().splitlines()[-1])
+    kinds = metrics["kinds"]
+    assert set(kinds) == {"link_spam", "cites_sources", "disagreement"}
+    assert kinds["link_spam"]["label"] == "spam" and kinds["link_spam"]["published"] == 0
+    # Two links hold a comment on a new blog (the default rule), whatever the model says.
+    assert kinds["cites_sources"]["held"] == 1
+    assert metrics["outcome"]["n_ham"] == 2 and metrics["outcome"]["ham_to_spam"] == 0
+    text = report.read_text()
+    assert text.splitlines()[2].startswith("Of 1,000 genuine comments, 0 would go to spam")
+    assert text.index("## Thresholds") < text.index("## Machine-learning details")
+    assert "| cites_sources | ham | 1 | 0 | 1 | 0 | 0 to spam, 1 held |" in text
+    band_only = subprocess.run(
+        [sys.executable, "-m", "models.evaluate", "--data", str(data), "--model-dir",
+         str(model_dir), "--report", str(report), "--rules", "none"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=True)
+    assert json.loads(band_only.stdout.strip().splitlines()[-1])["kinds"]["cites_sources"][
+        "held"] == 0
+
+
+@pytest.mark.parametrize("data", ["", "no/such/file.jsonl"])
+def test_evaluate_without_usable_data_says_so_in_one_line(data: str) -> None:
+    result = subprocess.run([sys.executable, "-m", "models.evaluate", "--data", data],
+                            cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "DATA" in result.stderr
+
+
 def test_site_examples_are_the_labelled_comments(db) -> None:
     _label(db, "spam text", "spam", 2)
     db.add(Comment(post="p", author_name="A", content="unlabelled", status="published"))
