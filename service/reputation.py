@@ -155,13 +155,13 @@ class Reputation:
             found.append(Hit("spam", f"{what} filed as spam by a moderator before{times}",
                              value))
         if not any(hit.matched == fingerprint(content) for hit in found):
-            value = simhash(content) if len(self.spam_texts) else None
-            if value is not None:
-                near_spam = len(_near(self.spam_texts, value))
-                if near_spam and not len(_near(self.ham_texts, value)):
+            digest = simhash(content) if len(self.spam_texts) else None
+            if digest is not None:
+                near_spam = len(_near(self.spam_texts, digest))
+                if near_spam and not len(_near(self.ham_texts, digest)):
                     times = f" ({near_spam}x)" if near_spam > 1 else ""
                     found.append(Hit("spam", "near-duplicate of a comment filed as spam by a "
-                                     f"moderator (a campaign){times}", f"{value:016x}"))
+                                     f"moderator (a campaign){times}", f"{digest:016x}"))
         return found
 
     def trusted_links(self, content: str) -> int:

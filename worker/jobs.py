@@ -230,12 +230,12 @@ class Scorer:
         def decision(status: CommentStatus, by: DecidedBy) -> Decision:
             return Decision(status, round(p, 6), reasons, self.models.version, by)
 
-        status, by, trusted = outcome(
+        new_status, decided_by, trusted = outcome(
             band, p, hits, rules.trusted_spam_ceiling,
             lambda: rules.is_trusted(session, comment.reader_id))
         if trusted:
             reasons.insert(0, "trusted commenter (approved before)")
-        return decision(CommentStatus(status), DecidedBy(by))
+        return decision(CommentStatus(new_status), DecidedBy(decided_by))
 
 
 def _sample(comment: Comment) -> dict[str, str]:
