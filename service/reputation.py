@@ -12,8 +12,8 @@ is as near to an approved one. Hosts readers cite in approved comments and never
 (arxiv.org, a university) are the site's trusted hosts: a link to one does not count towards
 the link-count hold.
 
-Worker side only: it needs the database. The worker reloads it when a label changed (one
-cheap query per batch), not on every comment.
+Worker side only: it needs the database. The worker reads what changed when a label changed
+(one cheap query per batch tells), the whole history only at start or after an import.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import hashlib
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from sqlalchemy import func, select
@@ -103,40 +104,87 @@ def keys_of(content: str, author_url: str | None, author_email: str | None
 
 @dataclass
 class Reputation:
-    """Counts of spam and ham labels per key."""
+    """Counts of spam and ham labels per key, and the SimHashes of labelled texts, kept per
+    labelled comment so that a comment whose label changed is counted once, as it is now."""
 
     spam: Counter[tuple[str, str]] = field(default_factory=Counter)
     ham: Counter[tuple[str, str]] = field(default_factory=Counter)
-    # SimHashes of the labelled texts long enough to have one.
-    spam_texts: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint64))
-    ham_texts: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint64))
+    # comment id -> (is spam, its keys, its SimHash or None)
+    entries: dict[int, tuple[bool, list[tuple[str, str]], int | None]] = field(
+        default_factory=dict)
+    _arrays: tuple[np.ndarray, np.ndarray] | None = None
+    # The newest decided_at read, for `update`.
+    newest: Any = None
+
+    @property
+    def spam_texts(self) -> np.ndarray:
+        """SimHashes of the spam-labelled texts long enough to have one."""
+        return self._texts()[0]
+
+    @property
+    def ham_texts(self) -> np.ndarray:
+        """SimHashes of the ham-labelled texts long enough to have one."""
+        return self._texts()[1]
+
+    def _texts(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._arrays is None:
+            spam = [h for is_spam, _, h in self.entries.values() if is_spam and h is not None]
+            ham = [h for is_spam, _, h in self.entries.values() if not is_spam and h is not None]
+            self._arrays = (np.array(spam, dtype=np.uint64), np.array(ham, dtype=np.uint64))
+        return self._arrays
+
+    def add(self, comment_id: int, label: str, content: str, author_url: str | None,
+            author_email: str | None) -> None:
+        """Count one labelled comment (replacing what it counted before, if anything)."""
+        self.remove(comment_id)
+        is_spam = label == Label.SPAM
+        keys = keys_of(content, author_url, author_email)
+        (self.spam if is_spam else self.ham).update(keys)
+        self.entries[comment_id] = (is_spam, keys, simhash(content))
+        self._arrays = None
+
+    def remove(self, comment_id: int) -> None:
+        """Stop counting a comment."""
+        entry = self.entries.pop(comment_id, None)
+        if entry is not None:
+            (self.spam if entry[0] else self.ham).subtract(entry[1])
+            self._arrays = None
 
     @classmethod
     def from_labels(cls, rows: Iterable[tuple[str, str, str | None, str | None]]
                     ) -> Reputation:
         """From (label, content, author_url, author_email) rows."""
         reputation = cls()
-        spam_texts: list[int] = []
-        ham_texts: list[int] = []
-        for label, content, author_url, author_email in rows:
-            is_spam = label == Label.SPAM
-            counter = reputation.spam if is_spam else reputation.ham
-            counter.update(keys_of(content, author_url, author_email))
-            value = simhash(content)
-            if value is not None:
-                (spam_texts if is_spam else ham_texts).append(value)
-        reputation.spam_texts = np.array(spam_texts, dtype=np.uint64)
-        reputation.ham_texts = np.array(ham_texts, dtype=np.uint64)
+        for number, (label, content, author_url, author_email) in enumerate(rows):
+            reputation.add(-1 - number, label, content, author_url, author_email)
         return reputation
 
     @classmethod
     def load(cls, session: Session) -> Reputation:
         """From the newest labelled comments of the database."""
-        rows = session.execute(
-            select(Comment.label, Comment.content, Comment.author_url, Comment.author_email)
-            .where(Comment.label.is_not(None)).order_by(Comment.id.desc())
-            .limit(HISTORY_LIMIT)).all()
-        return cls.from_labels((str(r[0]), r[1], r[2], r[3]) for r in rows)
+        reputation = cls()
+        reputation._read(session, select(*_COLUMNS).where(Comment.label.is_not(None))
+                         .order_by(Comment.id.desc()).limit(HISTORY_LIMIT))
+        return reputation
+
+    def update(self, session: Session, labelled: int) -> bool:
+        """Read the comments decided since the newest one read (a moderator's decisions);
+        False if that does not account for all ``labelled`` comments (an import of old
+        comments, a label taken away): the caller loads it afresh."""
+        if self.newest is None:
+            return False
+        self._read(session, select(*_COLUMNS).where(Comment.decided_at >= self.newest))
+        return len(self.entries) == min(labelled, HISTORY_LIMIT)
+
+    def _read(self, session: Session, query: Any) -> None:
+        for comment_id, label, content, author_url, author_email, decided_at in \
+                session.execute(query):
+            if label is None:
+                self.remove(comment_id)
+            else:
+                self.add(comment_id, str(label), content, author_url, author_email)
+            if decided_at is not None and (self.newest is None or decided_at > self.newest):
+                self.newest = decided_at
 
     def hits(self, content: str, author_url: str | None, author_email: str | None
              ) -> list[Hit]:
@@ -177,10 +225,15 @@ class Reputation:
         return count
 
 
-def label_stamp(session: Session) -> tuple[int, int]:
+_COLUMNS = (Comment.id, Comment.label, Comment.content, Comment.author_url,
+            Comment.author_email, Comment.decided_at)
+
+
+def label_stamp(session: Session) -> tuple[int, int, Any]:
     """Changes whenever a comment gains, loses or changes a label (a cheap query): how many
-    labelled comments there are, and how many of them are spam."""
-    total, spam = session.execute(
+    labelled comments there are, how many of them are spam, and the newest decision."""
+    total, spam, newest = session.execute(
         select(func.count(Comment.label),
-               func.count(Comment.id).filter(Comment.label == Label.SPAM))).one()
-    return int(total or 0), int(spam or 0)
+               func.count(Comment.id).filter(Comment.label == Label.SPAM),
+               func.max(Comment.decided_at).filter(Comment.label.is_not(None)))).one()
+    return int(total or 0), int(spam or 0), newest

@@ -129,3 +129,35 @@ def test_near_duplicates_need_a_spam_neighbour_and_no_approved_one() -> None:
         "the same text filed as spam by a moderator before"]
     assert only_spam.hits(GENUINE + " I agree with the part on export controls.", None,
                           None) == []
+
+
+def test_the_worker_reads_only_what_changed_unless_an_import_added_old_labels(db) -> None:
+    from datetime import timedelta
+
+    from service.db.types import utcnow
+    from service.reputation import label_stamp
+
+    now = utcnow()
+    db.add(Comment(post="p", author_name="A", content="x", status=CommentStatus.SPAM,
+                   label=Label.SPAM, author_url="https://first.example", decided_at=now))
+    db.commit()
+    reputation = Reputation.load(db)
+    assert reputation.hits("hi", "https://first.example", None)
+    decided = Comment(post="p", author_name="B", content="y", status=CommentStatus.SPAM,
+                      label=Label.SPAM, author_url="https://second.example",
+                      decided_at=now + timedelta(seconds=1))
+    db.add(decided)
+    db.commit()
+    assert reputation.update(db, label_stamp(db)[0])  # the new decision, read alone
+    assert reputation.hits("hi", "https://second.example", None)
+    decided.label, decided.status = Label.HAM, CommentStatus.PUBLISHED  # a moderator undoes it
+    decided.decided_at = now + timedelta(seconds=2)
+    db.commit()
+    assert reputation.update(db, label_stamp(db)[0])
+    assert reputation.hits("hi", "https://second.example", None) == []  # counted once, as ham
+    db.add(Comment(post="p", author_name="C", content="z", status=CommentStatus.SPAM,
+                   label=Label.SPAM, author_url="https://imported.example",
+                   decided_at=now - timedelta(days=400)))  # an import keeps its old date
+    db.commit()
+    assert not reputation.update(db, label_stamp(db)[0])  # the worker then reloads it all
+    assert Reputation.load(db).hits("hi", "https://imported.example", None)

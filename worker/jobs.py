@@ -125,7 +125,7 @@ class Scorer:
         self.models = models
         self.batch_size = batch_size
         self.reputation = Reputation()
-        self._label_stamp: tuple[int, int] | None = None
+        self._label_stamp: tuple[int, int, Any] | None = None
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Scorer:
@@ -199,7 +199,9 @@ class Scorer:
         rules = RuleSet.load(session)
         stamp = label_stamp(session)
         if stamp != self._label_stamp:  # a label changed: what the site learned changed
-            self.reputation, self._label_stamp = Reputation.load(session), stamp
+            if not self.reputation.update(session, stamp[0]):
+                self.reputation = Reputation.load(session)
+            self._label_stamp = stamp
         models = self.models
         verdicts: list[Verdict | None] = [None] * len(comments)
         if models.pipeline is not None:
