@@ -166,7 +166,8 @@ def test_evaluate_prints_every_field_on_the_last_line(model_dir: Path, tmp_path:
     data.write_text("\n".join(json.dumps(r) for r in rows))
     result = subprocess.run(
         [sys.executable, "-m", "models.evaluate", "--data", str(data), "--model-dir",
-         str(model_dir)], cwd=ROOT, capture_output=True, text=True, timeout=120, check=True)
+         str(model_dir), "--report", str(tmp_path / "report.md")],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=True)
     metrics = json.loads(result.stdout.strip().splitlines()[-1])
     for key in ("n", "accuracy", "precision", "recall", "f1", "mcc", "roc_auc", "ham_flagged",
                 "spam_published", "auto_decided"):
