@@ -161,3 +161,28 @@ def test_the_worker_reads_only_what_changed_unless_an_import_added_old_labels(db
     db.commit()
     assert not reputation.update(db, label_stamp(db)[0])  # the worker then reloads it all
     assert Reputation.load(db).hits("hi", "https://imported.example", None)
+
+
+def test_rescoring_held_comments_applies_a_decision_to_its_campaign(db, post_comment,
+                                                                    run_worker) -> None:
+    """A moderator files one comment of a campaign as spam; `flask model rescore --status
+    held` (jobs.rescore) then files the held members of its group as spam, with the reason."""
+    from worker import jobs
+
+    first = post_comment(content=TEMPLATE, author_name="Margaret").get_json()["id"]
+    second = post_comment(content=SPUN, author_name="Henry", post="interest-rates"
+                          ).get_json()["id"]
+    genuine = post_comment(content=GENUINE).get_json()["id"]
+    run_worker()
+    for comment_id in (first, second, genuine):  # whatever the model said: all wait here
+        db.get(Comment, comment_id).status = CommentStatus.HELD
+    row = db.get(Comment, first)
+    row.status, row.label = CommentStatus.SPAM, Label.SPAM  # the moderator's decision
+    db.commit()
+    moved = jobs.rescore(jobs.get_scorer(), ("held",))
+    db.expire_all()
+    assert moved == {"spam": 1, "published": 1}  # the campaign's member, and the genuine one
+    member = db.get(Comment, second)
+    assert member.status == CommentStatus.SPAM
+    assert member.reasons[0].startswith("near-duplicate of a comment filed as spam")
+    assert db.get(Comment, genuine).status == CommentStatus.PUBLISHED
