@@ -36,6 +36,7 @@ _PERCENT_DOT = re.compile(r"%2e")
 _SPACES_RUN = re.compile(r"\s+")
 
 
+@functools.lru_cache(maxsize=4096)
 def fold_for_matching(text: str) -> str:
     """The form on which block and watch lists match (term and text folded alike).
 
@@ -43,7 +44,8 @@ def fold_for_matching(text: str) -> str:
     zero-width, soft hyphen, bidi controls) removed, combining marks removed (``casino`` with
     an accent or a stack of marks is ``casino``), case folded, then confusables folded to
     their Unicode TR39 skeleton by the ``disarm`` library (Cyrillic ``\\u0435`` is ``e``), and
-    whitespace runs made one space. For matching only: the result is not for display."""
+    whitespace runs made one space. For matching only: the result is not for display.
+    Cached: the rules, the reputation and its fingerprints fold the same comment in turn."""
     text = unicodedata.normalize("NFKC", text)
     text = "".join(ch for ch in unicodedata.normalize("NFD", text)
                    if unicodedata.category(ch) != "Cf" and not unicodedata.combining(ch))

@@ -202,7 +202,7 @@ class Reputation:
             times = f" ({spam}x)" if spam > 1 else ""
             found.append(Hit("spam", f"{what} filed as spam by a moderator before{times}",
                              value))
-        if not any(hit.matched == fingerprint(content) for hit in found):
+        if not any(hit.reason.startswith("the same text") for hit in found):
             digest = simhash(content) if len(self.spam_texts) else None
             if digest is not None:
                 near_spam = len(_near(self.spam_texts, digest))
