@@ -52,9 +52,12 @@ retrain: $(STAMP)
 	$(PY) -m flask --app service db upgrade
 	$(PY) -m flask --app service model retrain $(if $(DATA),--data "$(DATA)") $(if $(FORCE),--force)
 
-## evaluate: metrics of the active model (or MODEL=version) on DATA="file-or-folder ..."
+## evaluate: metrics of the active model (or MODEL=version) on DATA="file-or-folder ...", per
+## kind of comment, decided as on a new blog; LOVO=1: leave one file (video) out, with the
+## starter corpus in training
 evaluate: $(STAMP)
-	$(PY) -m models.evaluate --data $(DATA) $(if $(MODEL),--model $(MODEL))
+	$(PY) -m models.evaluate --data "$(DATA)" $(if $(MODEL),--model $(MODEL)) \
+	  $(if $(LOVO),--leave-one-group-out --with-starter)
 
 ## test: the whole suite (SQLite, and PostgreSQL when TEST_DATABASE_URL is set)
 test: $(STAMP) browser wordpress

@@ -27,6 +27,9 @@ class Example:
     author_email: str = ""
     author_url: str = ""
     group: str = ""
+    # What kind of comment it is, in an evaluation set ("llm_promotion", "cites_sources"...):
+    # reported per kind by `models.evaluate`, never a feature, not part of `data_hash`.
+    kind: str = ""
 
     def features(self) -> dict[str, str]:
         """The mapping the pipeline takes as one sample."""
@@ -61,6 +64,7 @@ def load_jsonl(path: Path) -> Iterator[Example]:
                     author_email=row.get("author_email") or "",
                     author_url=row.get("author_url") or "",
                     group=path.stem,
+                    kind=str(row.get("kind") or ""),
                 )
             except (KeyError, ValueError, TypeError) as exc:
                 raise ValueError(f"{path}:{number}: {exc}") from exc
@@ -144,6 +148,8 @@ def data_hash(examples: Sequence[Example]) -> str:
     """SHA-256 over the examples in order: names the exact training data of an artifact."""
     digest = hashlib.sha256()
     for example in examples:
-        digest.update(json.dumps(asdict(example), sort_keys=True).encode())
+        fields = asdict(example)
+        del fields["kind"]  # a label of the evaluation, not of the data
+        digest.update(json.dumps(fields, sort_keys=True).encode())
         digest.update(b"\n")
     return digest.hexdigest()

@@ -2,7 +2,8 @@
 
 For a logistic regression the log-odds are a sum of ``weight * value`` over features, so each
 term is an exact contribution. Character n-grams are credited to the words that contain them,
-so a moderator reads "'viagra' +1.7", not "'agr' +0.2".
+so a moderator reads "word 'viagra' +1.7", not "'agr' +0.2"; stop words and contributions
+under `MIN_WEIGHT` are left out of the list (never out of the score).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 from scipy.special import expit
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MaxAbsScaler
@@ -33,6 +35,7 @@ from models.features import (
     cue_values,
     describe_cue,
 )
+from models.text import model_text
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -357,7 +360,7 @@ def _contributions(
                        else coef[row_columns] * row_data).tolist()
         # Columns are sorted, so each branch's entries are one slice of the row.
         bounds = np.searchsorted(row_columns, [*index.starts, index.width]).tolist()
-        text = sample.get("content", "")
+        text = model_text(sample.get("content", ""))
         words = {w.lower() for w in _WORD.findall(text)}
         pieces: dict[str, list[str]] | None = None
         quoted: dict[str, float] = {}  # words and the words that own character n-grams
@@ -401,9 +404,28 @@ def _contributions(
                 for local, weight in pairs:
                     if weight != 0.0:
                         raw_cues = raw_cues or cue_values(sample)
-                        totals[describe_cue(CUE_NAMES[local], raw_cues[local])] += weight
+                        totals[describe_cue(CUE_NAMES[local], raw_cues[local],
+                                            sample.get("content", ""))] += weight
         # The union's word branches come before the author and cue branches.
-        ranked = sorted([*((f"'{text}'", weight) for text, weight in quoted.items()),
+        ranked = sorted([*((quote(text), weight) for text, weight in quoted.items()
+                           if readable_words(text)),
                          *totals.items()], key=lambda item: abs(item[1]), reverse=True)
-        results.append([Contribution(name, weight) for name, weight in ranked[:top]])
+        results.append([Contribution(name, weight) for name, weight in ranked
+                        if abs(weight) >= MIN_WEIGHT][:top])
     return results
+
+
+# A contribution smaller than this (in log-odds) explains nothing a moderator can act on.
+MIN_WEIGHT = 0.25
+
+
+def readable_words(text: str) -> bool:
+    """True if a word or phrase is worth showing: not only stop words ('the', 'of the'),
+    digits or single characters (their weight still counts in the score)."""
+    words = text.split()
+    return any(len(w) > 1 and not w.isdigit() and w not in ENGLISH_STOP_WORDS for w in words)
+
+
+def quote(text: str) -> str:
+    """How a moderator reads a word or phrase feature: "word 'cheap'", "phrase 'buy now'"."""
+    return f"{'phrase' if ' ' in text else 'word'} '{text}'"

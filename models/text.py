@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 import unicodedata
@@ -35,6 +36,7 @@ _PERCENT_DOT = re.compile(r"%2e")
 _SPACES_RUN = re.compile(r"\s+")
 
 
+@functools.lru_cache(maxsize=4096)
 def fold_for_matching(text: str) -> str:
     """The form on which block and watch lists match (term and text folded alike).
 
@@ -42,7 +44,8 @@ def fold_for_matching(text: str) -> str:
     zero-width, soft hyphen, bidi controls) removed, combining marks removed (``casino`` with
     an accent or a stack of marks is ``casino``), case folded, then confusables folded to
     their Unicode TR39 skeleton by the ``disarm`` library (Cyrillic ``\\u0435`` is ``e``), and
-    whitespace runs made one space. For matching only: the result is not for display."""
+    whitespace runs made one space. For matching only: the result is not for display.
+    Cached: the rules, the reputation and its fingerprints fold the same comment in turn."""
     text = unicodedata.normalize("NFKC", text)
     text = "".join(ch for ch in unicodedata.normalize("NFD", text)
                    if unicodedata.category(ch) != "Cf" and not unicodedata.combining(ch))
@@ -58,3 +61,41 @@ def unmask_links(folded: str) -> str:
     text = _HXXP.sub(lambda m: f"http{m.group(1)}://", folded)
     text = _PERCENT_DOT.sub(".", text)
     return _SPELLED_DOT.sub(".", text)
+
+
+# --- the one text every feature reads ---------------------------------------------------------
+
+_WORDS = re.compile(r"\w+")
+_FORMAT = dict.fromkeys(
+    [c for c in range(0x110000) if unicodedata.category(chr(c)) == "Cf"
+     and not 0xE0000 <= c <= 0xE007F], None)  # tag characters stay: emoji flags use them
+
+
+def _script(ch: str) -> str:
+    name = unicodedata.name(ch, "")
+    return name.split(" ", 1)[0] if name else ""
+
+
+def _fold_mixed_word(match: re.Match[str]) -> str:
+    word = match.group(0)
+    if word.isascii():
+        return word
+    scripts = {_script(ch) for ch in word if ch.isalpha()}
+    # A word that mixes Latin with Cyrillic or Greek letters is a homoglyph disguise
+    # ("Вest сrурtо"): written as its Latin skeleton. Whole Cyrillic or Greek words stay.
+    if "LATIN" in scripts and scripts & {"CYRILLIC", "GREEK"}:
+        return disarm.skeleton_key(word)
+    return word
+
+
+@functools.lru_cache(maxsize=8192)
+def model_text(text: str) -> str:
+    """The text the model reads, at training, scoring and explanation alike: `clean_text`
+    (entities and tags decoded, NFKC: full-width letters are plain), every Unicode format
+    character (Cf: zero-width joiners and spaces, bidi controls, word joiners) removed, and
+    words that mix Latin with Cyrillic or Greek letters folded to their Latin skeleton.
+    Idempotent: a stored comment and its cleaned training example read the same."""
+    text = clean_text(text).translate(_FORMAT)
+    if not text.isascii():
+        text = _WORDS.sub(_fold_mixed_word, text)
+    return text

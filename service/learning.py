@@ -161,6 +161,41 @@ def _scores(pipeline: Any, examples: Sequence[Example]) -> list[float]:
     return [v.spam_score for v in score(pipeline, [e.features() for e in examples], top=0)]
 
 
+def gate_verdict(candidate: dict[str, Any], active: dict[str, Any]) -> tuple[bool, str]:
+    """Whether a candidate may replace the active model, and why, from their metrics on the
+    same comparison set: MCC not lower (within `MCC_TOLERANCE`), no more ham filed as spam,
+    and no more spam published (what readers see: refused however the MCC compares)."""
+    mcc_ok = candidate["mcc"] >= active["mcc"] - MCC_TOLERANCE
+    ham_ok = (candidate["ham_flagged"] or 0) <= (active["ham_flagged"] or 0)
+    spam_ok = (candidate["spam_published"] or 0) <= (active["spam_published"] or 0)
+    return mcc_ok and ham_ok and spam_ok, (
+        f"MCC {candidate['mcc']} vs active {active['mcc']} (tolerance {MCC_TOLERANCE}): "
+        f"{'ok' if mcc_ok else 'worse'}; ham flagged {candidate['ham_flagged']} vs "
+        f"{active['ham_flagged']}: {'ok' if ham_ok else 'worse'}; spam published "
+        f"{candidate['spam_published']} vs {active['spam_published']}: "
+        f"{'ok' if spam_ok else 'worse'}")
+
+
+def _owner_notes(candidate: dict[str, Any] | None, active: dict[str, Any] | None,
+                 active_version: str | None) -> list[str]:
+    """What a blog's owner reads first: per 1,000 genuine and 1,000 spam comments of the
+    comparison set, for the new model and the one in use."""
+    def sentence(who: str, metrics: dict[str, Any]) -> str:
+        def per_thousand(key: str) -> str:
+            value = metrics.get(key)
+            return "-" if value is None else f"{value * 1000:,.0f}"
+        return (f"{who}: of 1,000 genuine comments, {per_thousand('ham_flagged')} would go to "
+                f"spam; of 1,000 spam, {per_thousand('spam_published')} would be published; "
+                f"{(metrics.get('auto_decided') or 0) * 100:.1f} % decided without a moderator.")
+
+    notes = []
+    if candidate is not None:
+        notes.append(sentence("The new model", candidate))
+    if active is not None:
+        notes.append(sentence(f"The model in use ({active_version})", active))
+    return notes
+
+
 def retrain(
     session: Session,
     store: ArtifactStore,
@@ -261,13 +296,7 @@ def retrain(
     elif candidate_metrics is None or active_metrics is None:
         passed, gate = False, f"nothing to compare on: {evaluation}"
     else:
-        mcc_ok = candidate_metrics["mcc"] >= active_metrics["mcc"] - MCC_TOLERANCE
-        ham_ok = (candidate_metrics["ham_flagged"] or 0) <= (active_metrics["ham_flagged"] or 0)
-        passed = mcc_ok and ham_ok
-        gate = (f"MCC {candidate_metrics['mcc']} vs active {active_metrics['mcc']} "
-                f"(tolerance {MCC_TOLERANCE}): {'ok' if mcc_ok else 'worse'}; ham flagged "
-                f"{candidate_metrics['ham_flagged']} vs {active_metrics['ham_flagged']}: "
-                f"{'ok' if ham_ok else 'worse'}")
+        passed, gate = gate_verdict(candidate_metrics, active_metrics)
     promoted = passed or force
     if force and not passed:
         gate += "; promoted anyway (--force)"
@@ -280,8 +309,14 @@ def retrain(
     (folder / "metrics.json").write_text(json.dumps(metadata["evaluation"], indent=2),
                                          encoding="utf-8")
     report = folder / "report.html"
+    verdict = ("PROMOTED" if promoted else "NOT PROMOTED") + f": {gate}."
     write_report(report, f"Model {version}", sections,
-                 notes=[f"Comparison: {evaluation}.", f"Gate: {gate}.",
+                 notes=[*_owner_notes(candidate_metrics, active_metrics, active),
+                        verdict,
+                        f"Thresholds of the new model: published below a spam score of "
+                        f"{thresholds.low}, filed as spam above {thresholds.high}, held in "
+                        "between (a blocking rule files as spam, a holding rule holds, first).",
+                        f"Comparison: {evaluation}.",
                         f"Training data: {metadata['data']['n']} comments "
                         f"({len(site)} labelled on this site)."])
     register(session, store, version, state="candidate", gate=gate)

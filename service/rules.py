@@ -14,7 +14,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -157,9 +157,12 @@ class RuleSet:
         )
         return cls.from_rules(session.scalars(select(Rule)), settings, premoderated)
 
-    def check(self, comment: Comment, signals: Mapping[str, Any] | None = None) -> list[Hit]:
-        """Every rule the comment trips, blocks (spam) first. ``signals``: what the blog
-        engine's own checks said of it (an Akismet check's, service/api/akismet.py)."""
+    def check(self, comment: Comment, trusted_links: Callable[[str], int] | None = None,
+              signals: Mapping[str, Any] | None = None) -> list[Hit]:
+        """Every rule the comment trips, blocks (spam) first. ``trusted_links(content)``
+        says how many of its links point at hosts this site trusts (`service.reputation`):
+        those do not count towards the link-count hold. ``signals``: what the blog engine's
+        own checks said of it (an Akismet check's, service/api/akismet.py)."""
         hits: list[Hit] = blog_signal_hits(signals or {})
         # Folded once (it is the costly part): terms are searched in the text and the name,
         # links and hosts in the unmasked text.
@@ -195,6 +198,8 @@ class RuleSet:
                         and address in network:
                     hits.append(Hit("spam", f"blocked IP range {network}", comment.ip))
         links = len(LINK_RE.findall(text))
+        if trusted_links is not None and links >= self.hold_links > 0:
+            links -= trusted_links(comment.content)
         if self.hold_links > 0 and links >= self.hold_links:
             hits.append(Hit("held", f"{links} links (hold at {self.hold_links})"))
         if comment.post in self.premoderated_posts:
@@ -215,6 +220,28 @@ class RuleSet:
             )
         )
         return (approved or 0) >= self.trusted_after
+
+
+def outcome(band: str, spam_score: float, hits: Sequence[Hit], spam_ceiling: float,
+            trusted: Callable[[], bool] = lambda: False) -> tuple[str, str, bool]:
+    """What the rules and the model's band decide together: (status, decided_by, trusted).
+
+    A blocking rule files it as spam, and so does a model at least ``spam_ceiling`` sure; a
+    holding rule holds it (a human should look); the model's spam and hold bands apply,
+    except that a trusted commenter (``trusted()``, asked only when it matters) is published;
+    otherwise the model's band decides. The worker and ``make evaluate`` both use this."""
+    if any(hit.effect == "spam" for hit in hits):
+        return "spam", "rule", False
+    if spam_score >= spam_ceiling:
+        return "spam", "model", False
+    is_trusted = band != "published" and trusted()
+    if band == "spam" and not is_trusted and not hits:
+        return "spam", "model", False
+    if hits:
+        return "held", "rule", False
+    if is_trusted:
+        return "published", "rule", True
+    return band, "model", False
 
 
 def validate_rule(kind: RuleKind, value: str) -> str:

@@ -45,6 +45,7 @@ def test_retrain_learns_site_labels_promotes_and_writes_a_report(db, store) -> N
     db.commit()
     assert result.promoted and store.active_version() == result.version != before
     assert result.report.is_file() and "data:image/png;base64" in result.report.read_text()
+    assert "<p>PROMOTED: " in result.report.read_text()
     folder = store.root / result.version
     evaluation = json.loads((folder / "metrics.json").read_text())
     assert {"candidate", "active", "gate", "method", "cv"} <= set(evaluation)
@@ -61,17 +62,33 @@ def test_the_gate_refuses_a_worse_model_unless_forced(db, store) -> None:
     _label(db, "Sunflower seeds wholesale offer, message Karl on signal", "spam", 8)
     _label(db, "Loved the bit about HBM stacks, thanks for the clear write-up", "ham", 8)
     active = store.active_version()
-    # Almost no regularisation budget: a model that barely learns anything.
-    worse = {"clf__C": 1e-6}
+    # Spam weighed at a ten-thousandth of ham: a model that calls nearly everything genuine.
+    # (A C=1e-6 model ranked these sixteen comments perfectly at the cut: not worse.)
+    worse = {"clf__class_weight": {0: 1.0, 1: 1e-4}}
     refused = learning.retrain(db, store, params=worse)
     db.commit()
     assert not refused.promoted and store.active_version() == active
     assert "worse" in refused.gate
+    report = refused.report.read_text()
+    assert "<p>NOT PROMOTED: " in report and "of 1,000 spam" in report
+    assert report.index("of 1,000 genuine") < report.index("NOT PROMOTED")
     row = db.scalar(select(ModelVersion).where(ModelVersion.version == refused.version))
     assert row.state == "refused"
     forced = learning.retrain(db, store, params=worse, force=True)
     assert forced.promoted and store.active_version() == forced.version
     assert "--force" in forced.gate
+
+
+def test_the_gate_refuses_a_model_that_publishes_more_spam() -> None:
+    active = {"mcc": 0.90, "ham_flagged": 0.0, "spam_published": 0.02}
+    better_mcc_more_spam = {"mcc": 0.95, "ham_flagged": 0.0, "spam_published": 0.03}
+    passed, why = learning.gate_verdict(better_mcc_more_spam, active)
+    assert not passed and why.endswith("spam published 0.03 vs 0.02: worse")
+    passed, why = learning.gate_verdict({**better_mcc_more_spam, "spam_published": 0.02}, active)
+    assert passed and "worse" not in why
+    assert not learning.gate_verdict({**active, "ham_flagged": 0.01}, active)[0]
+    assert not learning.gate_verdict({**active, "mcc": 0.88}, active)[0]
+    assert learning.gate_verdict({**active, "mcc": 0.895}, active)[0]  # within the tolerance
 
 
 def test_nothing_new_to_compare_on_is_not_promoted(db, store) -> None:
@@ -149,12 +166,57 @@ def test_evaluate_prints_every_field_on_the_last_line(model_dir: Path, tmp_path:
     data.write_text("\n".join(json.dumps(r) for r in rows))
     result = subprocess.run(
         [sys.executable, "-m", "models.evaluate", "--data", str(data), "--model-dir",
-         str(model_dir)], cwd=ROOT, capture_output=True, text=True, timeout=120, check=True)
+         str(model_dir), "--report", str(tmp_path / "report.md")],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=True)
     metrics = json.loads(result.stdout.strip().splitlines()[-1])
     for key in ("n", "accuracy", "precision", "recall", "f1", "mcc", "roc_auc", "ham_flagged",
                 "spam_published", "auto_decided"):
         assert key in metrics
     assert metrics["n"] == 4
+
+
+def test_evaluate_reports_each_kind_and_writes_the_owners_report(model_dir: Path,
+                                                                   tmp_path: Path) -> None:
+    data = tmp_path / "kinds.jsonl"
+    rows = [
+        {"content": "Buy cheap pills now http://a.xyz http://b.xyz", "label": "spam",
+         "kind": "link_spam"},
+        {"content": "See https://arxiv.org/abs/2412.19437 and https://arxiv.org/abs/2501.12948 "
+                    "for the training cost.", "label": "ham", "kind": "cites_sources"},
+        {"content": "I disagree with the part about HBM supply.", "label": "ham",
+         "kind": "disagreement"},
+    ]
+    data.write_text("\n".join(json.dumps(r) for r in rows))
+    report = tmp_path / "report.md"
+    result = subprocess.run(
+        [sys.executable, "-m", "models.evaluate", "--data", str(data), "--model-dir",
+         str(model_dir), "--report", str(report)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=True)
+    metrics = json.loads(result.stdout.strip().splitlines()[-1])
+    kinds = metrics["kinds"]
+    assert set(kinds) == {"link_spam", "cites_sources", "disagreement"}
+    assert kinds["link_spam"]["label"] == "spam" and kinds["link_spam"]["published"] == 0
+    # Two links hold a comment on a new blog (the default rule), whatever the model says.
+    assert kinds["cites_sources"]["held"] == 1
+    assert metrics["outcome"]["n_ham"] == 2 and metrics["outcome"]["ham_to_spam"] == 0
+    text = report.read_text()
+    assert text.splitlines()[2].startswith("Of 1,000 genuine comments, 0 would go to spam")
+    assert text.index("## Thresholds") < text.index("## Machine-learning details")
+    assert "| cites_sources | ham | 1 | 0 | 1 | 0 | 0 to spam, 1 held |" in text
+    band_only = subprocess.run(
+        [sys.executable, "-m", "models.evaluate", "--data", str(data), "--model-dir",
+         str(model_dir), "--report", str(report), "--rules", "none"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=True)
+    assert json.loads(band_only.stdout.strip().splitlines()[-1])["kinds"]["cites_sources"][
+        "held"] == 0
+
+
+@pytest.mark.parametrize("data", ["", "no/such/file.jsonl"])
+def test_evaluate_without_usable_data_says_so_in_one_line(data: str) -> None:
+    result = subprocess.run([sys.executable, "-m", "models.evaluate", "--data", data],
+                            cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "DATA" in result.stderr
 
 
 def test_site_examples_are_the_labelled_comments(db) -> None:

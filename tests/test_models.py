@@ -170,7 +170,11 @@ def test_explanations_name_readable_words_and_cues(model_dir: Path) -> None:
     assert spam.spam_score > 0.9 > 0.1 > ham.spam_score
     names = [c.feature for c in spam.contributions]
     assert "2 links" in names
-    assert all(not name.startswith("'") or name.strip("'").isprintable() for name in names)
+    assert all(name.split(" ", 1)[0] not in ("word", "phrase")
+               or name.split(" ", 1)[1].strip("'").isprintable() for name in names)
+    assert all(abs(c.weight) >= 0.25 for v in (spam, ham) for c in v.contributions)
+    assert not {"word 'now'", "word 'the'"} & {c.feature for v in (spam, ham)
+                                               for c in v.contributions}
     assert spam.contributions[0].weight > 0
     assert str(spam.contributions[0]).split()[-1].startswith("+")
 
@@ -195,8 +199,9 @@ def _reference_explanations(pipeline: Any, samples: list[dict[str, str]],
     ``get_feature_names_out``, character n-grams credited by scanning the words."""
     from collections import defaultdict
 
-    from models.explain import _WORD
+    from models.explain import _WORD, MIN_WEIGHT, quote, readable_words
     from models.features import AUTHOR_MARKER, CUE_NAMES, cue_values, describe_cue
+    from models.text import model_text
 
     union, coef = pipeline.named_steps["features"], pipeline.named_steps["clf"].coef_[0]
     matrix = union.transform(samples).tocsr()
@@ -208,7 +213,7 @@ def _reference_explanations(pipeline: Any, samples: list[dict[str, str]],
         start += len(names)
     out = []
     for row, sample in enumerate(samples):
-        words = {w.lower() for w in _WORD.findall(sample.get("content", ""))}
+        words = {w.lower() for w in _WORD.findall(model_text(sample.get("content", "")))}
         totals: dict[str, float] = defaultdict(float)
         lo, hi = matrix.indptr[row], matrix.indptr[row + 1]
         for column, value in zip(matrix.indices[lo:hi], matrix.data[lo:hi], strict=True):
@@ -229,9 +234,13 @@ def _reference_explanations(pipeline: Any, samples: list[dict[str, str]],
                 if feature != AUTHOR_MARKER:
                     totals[f"author '{feature}'"] += weight
             else:
-                totals[describe_cue(CUE_NAMES[local], cue_values(sample)[local])] += weight
+                totals[describe_cue(CUE_NAMES[local], cue_values(sample)[local],
+                                    sample.get("content", ""))] += weight
         ranked = sorted(totals.items(), key=lambda item: abs(item[1]), reverse=True)
-        out.append(ranked[:top])
+        named = [(quote(name[1:-1]) if name.startswith("'") else name, weight)
+                 for name, weight in ranked
+                 if not name.startswith("'") or readable_words(name[1:-1])]
+        out.append([(name, weight) for name, weight in named if abs(weight) >= MIN_WEIGHT][:top])
     return out
 
 
@@ -337,3 +346,60 @@ def test_fast_path_honours_a_weighted_cue_block() -> None:
     expected = list(pipeline.predict_proba(samples)[:, 1])
     assert [v.spam_score for v in score(pipeline, samples)] == expected
     assert [score(pipeline, [s])[0].spam_score for s in samples] == expected
+
+
+# --- one text path: training, scoring and explanations read the same text --------------------
+
+DISGUISED = [
+    ("Ea\u200brn $500/d\u200bay from home, message me", "Earn $500/day from home, message me"),
+    ("\uff25\uff41\uff52\uff4e passive income with crypto signals",
+     "Earn passive income with crypto signals"),
+    ("\u0412est \u0441r\u0443\u0440t\u043e \u0441\u0430sin\u043e b\u043enus today",
+     "best crypto casino bonus today"),
+    ("I\u2060n\u2060v\u2060e\u2060s\u2060t in gold &amp; silver", "Invest in gold & silver"),
+]
+
+
+@pytest.mark.parametrize(("disguised", "plain"), DISGUISED)
+def test_a_disguised_comment_reads_as_its_plain_form(disguised: str, plain: str) -> None:
+    from models.text import model_text
+
+    assert model_text(disguised).lower() == model_text(plain).lower()
+    assert model_text(model_text(disguised)) == model_text(disguised)  # idempotent
+
+
+def test_genuine_non_latin_words_are_left_alone() -> None:
+    from models.text import model_text
+
+    for text in ("\u0421\u043f\u0430\u0441\u0438\u0431\u043e \u0437\u0430 \u0442\u0435"
+                 "\u0441\u0442\u044b", "\u6587\u7ae0\u5199\u5f97\u5f88\u597d",
+                 "\u03ba\u03b1\u03bb\u03b7\u03bc\u03ad\u03c1\u03b1"):
+        assert model_text(text) == text
+
+
+def test_a_stored_comment_and_its_training_example_give_the_same_features(
+        model_dir: Path, tmp_path: Path) -> None:
+    """The worker scores the stored text (only NFC); training reads the JSONL through
+    clean_text. Both reach the pipeline's features through model_text: the same row, the same
+    score and the same explanation, and a zero-width disguise scores like its clean form."""
+    from models.explain import transform
+
+    pipeline, _ = ArtifactStore(model_dir).load()
+    union = pipeline.named_steps["features"]
+    path = tmp_path / "train.jsonl"
+    raw = [{"content": d, "label": "spam", "author_name": "Amanda"} for d, _ in DISGUISED]
+    path.write_text("\n".join(json.dumps(r) for r in raw), encoding="utf-8")
+    examples = load_paths([path])
+    stored = [{"content": r["content"], "author_name": r["author_name"], "author_email": "",
+               "author_url": ""} for r in raw]
+    plain = [{**s, "content": p} for s, (_, p) in zip(stored, DISGUISED, strict=True)]
+    trained = transform(union, [e.features() for e in examples])
+    served = transform(union, stored)
+    assert (trained != served).nnz == 0
+    stored_verdicts = score(pipeline, stored, top=5)
+    assert [str(c) for v in stored_verdicts for c in v.contributions] == [
+        str(c) for v in score(pipeline, [e.features() for e in examples], top=5)
+        for c in v.contributions]
+    zero_width, clean = stored_verdicts[0], score(pipeline, [plain[0]], top=5)[0]
+    assert zero_width.spam_score == pytest.approx(clean.spam_score, abs=1e-9)
+    assert zero_width.spam_score > 0.9

@@ -36,7 +36,8 @@ from service.db import (
 from service.db.comments import PENDING
 from service.db.types import utcnow
 from service.queue import clear_request, request_scoring, scoring_queued
-from service.rules import RuleSet
+from service.reputation import Reputation, label_stamp
+from service.rules import RuleSet, outcome
 from worker import events
 
 log = logging.getLogger(__name__)
@@ -124,6 +125,8 @@ class Scorer:
         self.decision_sessions = decision_sessions or sessions
         self.models = models
         self.batch_size = batch_size
+        self.reputation = Reputation()
+        self._label_stamp: tuple[int, int, Any] | None = None
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Scorer:
@@ -195,6 +198,11 @@ class Scorer:
         rule holds it (a human should look); the model's spam and hold bands apply, except
         that a trusted commenter is published; otherwise the model's band decides."""
         rules = RuleSet.load(session)
+        stamp = label_stamp(session)
+        if stamp != self._label_stamp:  # a label changed: what the site learned changed
+            if not self.reputation.update(session, stamp[0]):
+                self.reputation = Reputation.load(session)
+            self._label_stamp = stamp
         models = self.models
         verdicts: list[Verdict | None] = [None] * len(comments)
         if models.pipeline is not None:
@@ -207,7 +215,10 @@ class Scorer:
     def _decide_one(self, session: Session, rules: RuleSet, comment: Comment,
                     verdict: Verdict | None, signals: dict[str, Any] | None = None
                     ) -> Decision:
-        hits = rules.check(comment, signals)
+        hits = rules.check(comment, self.reputation.trusted_links, signals)
+        hits = sorted([*hits, *self.reputation.hits(comment.content, comment.author_url,
+                                                    comment.author_email)],
+                      key=lambda hit: hit.effect != "spam")
         reasons = [hit.reason for hit in hits]
         thresholds = self.models.thresholds
         if verdict is None or thresholds is None:
@@ -224,21 +235,12 @@ class Scorer:
         def decision(status: CommentStatus, by: DecidedBy) -> Decision:
             return Decision(status, round(p, 6), reasons, self.models.version, by)
 
-        if any(hit.effect == "spam" for hit in hits):
-            return decision(CommentStatus.SPAM, DecidedBy.RULE)
-        very_sure = p >= rules.trusted_spam_ceiling
-        if very_sure:
-            return decision(CommentStatus.SPAM, DecidedBy.MODEL)
-        trusted = band != Band.PUBLISH and rules.is_trusted(session, comment.reader_id)
-        if band == Band.SPAM and not trusted and not hits:
-            return decision(CommentStatus.SPAM, DecidedBy.MODEL)
-        if hits:
-            # A holding rule asks for a human: only a very sure model overrides it.
-            return decision(CommentStatus.HELD, DecidedBy.RULE)
+        new_status, decided_by, trusted = outcome(
+            band, p, hits, rules.trusted_spam_ceiling,
+            lambda: rules.is_trusted(session, comment.reader_id))
         if trusted:
             reasons.insert(0, "trusted commenter (approved before)")
-            return decision(CommentStatus.PUBLISHED, DecidedBy.RULE)
-        return decision(CommentStatus(band), DecidedBy.MODEL)
+        return decision(CommentStatus(new_status), DecidedBy(decided_by))
 
 
 def _blog_signals(session: Session, comments: Sequence[Comment]) -> dict[int, dict[str, Any]]:
