@@ -56,7 +56,8 @@ class DuplicateCommentError(ConflictError):
     """The same comment was just submitted; ``comment_id`` is the existing one."""
 
     def __init__(self, comment_id: int) -> None:
-        super().__init__(f"This comment was already submitted as comment {comment_id}.")
+        super().__init__("You already sent this comment; it is being checked "
+                         f"(comment {comment_id}).")
         self.comment_id = comment_id
         self.extensions["id"] = comment_id
         self.headers["Location"] = f"/api/v1/comments/{comment_id}"
@@ -109,10 +110,22 @@ def check_flood(redis: Redis, ip: str | None, email: str | None,
         for key in filter(None, keys):
             if not redis.set(key, 1, ex=seconds, nx=True):
                 wait = max(int(redis.ttl(key)), 1)
-                raise TooManyRequestsError(
-                    f"Please wait {wait} s before commenting again.", retry_after=wait)
+                raise TooManyRequestsError(too_fast_message(wait), retry_after=wait)
     except RedisError:
         log.warning("flood control skipped: Redis unavailable")
+
+
+def too_fast_message(seconds: int) -> str:
+    """What a reader reads when flood control or a rate limit refuses a comment."""
+    if seconds <= 1:
+        wait = "a second"
+    elif seconds < 50:
+        wait = f"{seconds} seconds"
+    elif seconds <= 90:
+        wait = "a minute"
+    else:
+        wait = f"{round(seconds / 60)} minutes"
+    return f"You're posting too fast; please wait {wait} and send your comment again."
 
 
 def _duplicate_query(by_email: bool) -> Select[int]:

@@ -34,11 +34,6 @@ def normalise(value: str) -> str:
     return unicodedata.normalize("NFC", value).replace("\r\n", "\n").replace("\r", "\n").strip()
 
 
-def _no_control_characters(value: str) -> None:
-    if _CONTROL.search(value):
-        raise ValidationError("Control characters are not allowed.")
-
-
 def _no_invisible_characters(value: str) -> None:
     # Unicode format characters (Cf): bidi overrides that show "Ann" for a name stored
     # reversed, zero-width characters and soft hyphens that make two names look alike.
@@ -49,6 +44,41 @@ def _no_invisible_characters(value: str) -> None:
             f"(found {', '.join(invisible)}).")
 
 
+# --- messages a reader reads (the widget shows them next to the field) ------------------
+
+
+def _required(message: str, invalid: str | None = None) -> dict[str, str]:
+    """A field's error messages for missing, null and (optionally) wrongly typed input."""
+    messages = {"required": message, "null": message}
+    if invalid:
+        messages["invalid"] = invalid
+    return messages
+
+
+def _not_empty(message: str) -> validate.Validator:
+    return validate.Length(min=1, error=message)
+
+
+def _at_most(limit: int, what: str) -> validate.Validator:
+    """A length limit that says how long ``what`` may be (and keeps maxLength in the spec)."""
+    return validate.Length(max=limit, error=f"{what} is too long (at most {limit:,} characters).")
+
+
+def _without_control_characters(what: str) -> Any:
+    def check(value: str) -> None:
+        if _CONTROL.search(value):
+            raise ValidationError(f"Please remove the control characters from {what}.")
+
+    return check
+
+
+NAME_REQUIRED = "Please write your name."
+CONTENT_REQUIRED = "Please write a comment."
+EMAIL_INVALID = "Please enter an e-mail address like name@example.org, or leave it empty."
+URL_INVALID = ("Please enter a web address starting with http:// or https://, "
+               "or leave it empty.")
+
+
 class CommentIn(Schema):
     """A "Leave a Comment" submission (JSON or an HTML form)."""
 
@@ -57,28 +87,40 @@ class CommentIn(Schema):
 
     post = fields.String(
         required=True,
-        validate=[validate.Length(min=1, max=MAX_POST_CHARS), _no_control_characters],
+        error_messages=_required("Please say which post this comment is for.",
+                                 "The post must be given as text."),
+        validate=[_not_empty("Please say which post this comment is for."),
+                  _at_most(MAX_POST_CHARS, "The post's name"),
+                  _without_control_characters("the post's name")],
         metadata={"description": "The article's slug or path (surrounding slashes dropped)."},
     )
     author_name = fields.String(
         required=True,
-        validate=[validate.Length(min=1, max=MAX_NAME_CHARS), _no_control_characters,
-                  _no_invisible_characters],
+        error_messages=_required(NAME_REQUIRED, "Please write your name as text."),
+        validate=[_not_empty(NAME_REQUIRED), _at_most(MAX_NAME_CHARS, "Your name"),
+                  _without_control_characters("your name"), _no_invisible_characters],
     )
-    author_email = fields.Email(load_default=None, validate=validate.Length(max=254))
+    author_email = fields.Email(
+        load_default=None, error_messages={"invalid": EMAIL_INVALID},
+        validate=_at_most(254, "Your e-mail address"))
     author_url = fields.Url(
         load_default=None,
         schemes={"http", "https"},
         require_tld=False,
-        validate=validate.Length(max=2048),
+        error_messages={"invalid": URL_INVALID},
+        validate=_at_most(2048, "Your website's address"),
     )
     content = fields.String(
         required=True,
-        validate=validate.Length(min=1, max=MAX_CONTENT_CHARS),
+        error_messages=_required(CONTENT_REQUIRED, "Please write your comment as text."),
+        validate=[_not_empty(CONTENT_REQUIRED), _at_most(MAX_CONTENT_CHARS, "Your comment")],
         metadata={"description": "1 to 10,000 characters after trimming; plain text."},
     )
     parent_id = fields.Integer(
-        load_default=None, strict=False, validate=validate.Range(min=1, max=2**62)
+        load_default=None, strict=False,
+        error_messages={"invalid": "The comment you replied to is not a comment of this post."},
+        validate=validate.Range(min=1, max=2**62, error="The comment you replied to is not "
+                                "a comment of this post."),
     )
     # Bot traps (never stored): a field humans never see, and the form's signed show time.
     hp_website = fields.String(load_default=None, validate=validate.Length(max=2048),
@@ -109,7 +151,7 @@ class CommentIn(Schema):
 
     @validates("content")
     def _content(self, value: str, **_kwargs: Any) -> None:
-        _no_control_characters(value.replace("\t", " "))
+        _without_control_characters("your comment")(value.replace("\t", " "))
 
     @post_load
     def _lowercase_email(self, data: dict[str, Any], **_kwargs: Any) -> dict[str, Any]:

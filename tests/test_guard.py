@@ -75,6 +75,10 @@ def test_flood_control_per_ip_and_email(app, client) -> None:
     assert again.status_code == 429
     assert again.mimetype == "application/problem+json"
     assert 1 <= int(again.headers["Retry-After"]) <= 15
+    wait = int(again.headers["Retry-After"])
+    assert again.get_json()["detail"] == (
+        f"You're posting too fast; please wait {wait if wait > 1 else 'a'} "
+        f"second{'s' if wait > 1 else ''} and send your comment again.")
     other_ip = client.post("/api/v1/comments", environ_base={"REMOTE_ADDR": "198.51.100.21"},
                            json={"post": "p", "author_name": "Bo", "content": "Different."})
     assert other_ip.status_code == 202
@@ -101,6 +105,10 @@ def test_rate_limit_per_ip_answers_429(app, client) -> None:
     limited = _post(client, ip=ip, content="Comment 4")
     assert limited.mimetype == "application/problem+json"
     assert "Retry-After" in limited.headers
+    problem = limited.get_json()
+    assert problem["detail"] == ("You're posting too fast; please wait a minute and send "
+                                 "your comment again.")
+    assert problem["limit"] == "2 per 1 minute"  # the rule, for developers
 
 
 def test_rate_limit_per_post(app, client) -> None:
@@ -112,6 +120,8 @@ def test_rate_limit_per_post(app, client) -> None:
     third = client.post("/api/v1/comments", environ_base={"REMOTE_ADDR": "198.51.100.9"},
                         json={"post": "hot", "author_name": "A", "content": "c9"})
     assert third.status_code == 429
+    assert third.get_json()["detail"] == ("This post is getting a lot of comments right now; "
+                                          "please wait a minute and send yours again.")
     elsewhere = client.post("/api/v1/comments", environ_base={"REMOTE_ADDR": "198.51.100.9"},
                             json={"post": "calm", "author_name": "A", "content": "c10"})
     assert elsewhere.status_code == 202

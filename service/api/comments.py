@@ -177,7 +177,7 @@ class Comments(MethodView):
             if parent is None or parent.post != fields["post"] or \
                     parent.status != CommentStatus.PUBLISHED:
                 raise InvalidFieldError(
-                    "parent_id", "Must be a published comment of the same post."
+                    "parent_id", "The comment you replied to is no longer shown on this post."
                 )
         ip = _client_ip()
         # Identical submissions wait here for each other until the first one commits, so
