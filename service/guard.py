@@ -1,8 +1,10 @@
 """The submission guard: checks that need state (Redis, the database, the clock), apart from
 field validation. It returns a verdict and a reason, like Isso's Guard.
 
-- a filled honeypot field or a form sent faster than a human types: file as spam, quietly
-  (the answer looks like any other, so bots learn nothing);
+- a filled honeypot field or a forged form token: file as spam, quietly (the answer looks
+  like any other, so bots learn nothing);
+- a form sent faster than people type, or a form token used before (each serves one
+  comment): hold for a moderator after scoring (autofill and a pasted text are fast too);
 - flood control: one comment per IP and per e-mail every few seconds (429);
 - duplicates: the same author, post and text within minutes returns the existing comment (409).
 """
@@ -65,9 +67,15 @@ class DuplicateCommentError(ConflictError):
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """None: let the model decide; else the reason the comment is spam without scoring."""
+    """Nothing: let the model decide; ``spam_reason``: spam without scoring; ``hold_reason``:
+    scored, but held for a human at least (the worker's rules read it, service.rules)."""
 
     spam_reason: str | None = None
+    hold_reason: str | None = None
+
+
+# Redis keys of the form tokens already used (a hash of the token, kept as long as it is valid).
+USED_TOKEN_KEY = "form-token:used:"
 
 
 def _serializer() -> URLSafeTimedSerializer:
@@ -79,8 +87,11 @@ def issue_form_token(post: str) -> str:
     return _serializer().dumps({"p": post})
 
 
-def check_bot_traps(post: str, honeypot: str | None, form_token: str | None) -> Verdict:
-    """Honeypot and fill time. A missing token is fine (API clients); a forged one is not."""
+def check_bot_traps(post: str, honeypot: str | None, form_token: str | None,
+                    redis: Redis | None = None) -> Verdict:
+    """Honeypot, fill time and single use. A missing token is fine (API clients); a forged
+    one is not. With ``redis``, a valid token is spent: a second comment with it is held.
+    Redis down: the token is not checked for reuse."""
     if honeypot:
         return Verdict("honeypot field filled in")
     if not form_token:
@@ -95,9 +106,21 @@ def check_bot_traps(post: str, honeypot: str | None, form_token: str | None) -> 
     if not isinstance(data, dict) or data.get("p") != post:
         return Verdict("form token from another post")
     elapsed = time.time() - issued.timestamp()
+    if redis is not None and not _spend(redis, form_token):
+        return Verdict(hold_reason="form token used before (a form serves one comment)")
     if elapsed < MIN_FILL_SECONDS:
-        return Verdict(f"form sent {max(elapsed, 0):.1f} s after it was shown")
+        return Verdict(hold_reason=f"form sent {max(elapsed, 0):.1f} s after it was shown")
     return Verdict()
+
+
+def _spend(redis: Redis, form_token: str) -> bool:
+    """Mark the token used; False if it already was. Redis down: True (let it pass)."""
+    key = USED_TOKEN_KEY + hashlib.sha256(form_token.encode()).hexdigest()[:32]
+    try:
+        return bool(redis.set(key, 1, ex=FORM_TOKEN_MAX_AGE, nx=True))
+    except RedisError:
+        log.warning("form token reuse not checked: Redis unavailable")
+        return True
 
 
 def check_flood(redis: Redis, ip: str | None, email: str | None,

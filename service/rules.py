@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from models.text import fold_for_matching, unmask_links
-from service.db import Comment, Label, PostSettings, Rule, RuleKind, Setting
+from service.db import Comment, CommentStatus, Label, PostSettings, Rule, RuleKind, Setting
 
 # WordPress's default: two links or more and a comment waits for a human.
 DEFAULT_HOLD_LINKS = 2
@@ -184,6 +184,10 @@ class RuleSet:
             hits.append(Hit("held", f"{links} links (hold at {self.hold_links})"))
         if comment.post in self.premoderated_posts:
             hits.append(Hit("held", "post is pre-moderated"))
+        if comment.status == CommentStatus.PENDING and comment.reasons:
+            # What the submission guard noticed (a form sent too fast, a reused form token):
+            # a person may have done it, so a moderator looks (service.guard).
+            hits.extend(Hit("held", str(reason)) for reason in comment.reasons)
         hits.sort(key=lambda hit: hit.effect != "spam")
         return hits
 

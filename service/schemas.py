@@ -240,6 +240,8 @@ class CommentPage(Schema):
     comments = fields.List(fields.Nested(CommentOut), required=True)
     next = fields.String(allow_none=True, required=True)
     total = fields.Integer(required=True)
+    closed = fields.Boolean(required=True, metadata={
+        "description": "The post takes no new comments: show no form."})
 
 
 # --- moderation -------------------------------------------------------------------------

@@ -50,21 +50,51 @@ def test_bot_traps_file_spam_quietly(client, db, run_worker, extra, reason) -> N
     assert (event.action, event.to_status) == ("bot-trap", "spam")
 
 
-def test_a_form_sent_too_fast_is_spam_and_a_human_pace_is_fine(app, client, db) -> None:
+def test_a_form_sent_too_fast_is_scored_then_held_and_a_human_pace_is_fine(
+        app, client, db, run_worker) -> None:
+    # Autofill or a pasted text is as fast as a bot: a moderator decides, not the trap.
     fast = _post(client, form_token=_token(app, "p", 0.5))
+    assert fast.status_code == 202
     fast_row = db.get(Comment, fast.get_json()["id"])
-    assert fast_row.status == CommentStatus.SPAM  # signed timestamps have 1 s resolution
+    assert fast_row.status == CommentStatus.PENDING  # signed timestamps have 1 s resolution
     assert fast_row.reasons[0].startswith("form sent ")
     human = _post(client, content="Took my time.", form_token=_token(app, "p", 40))
     assert db.get(Comment, human.get_json()["id"]).status == CommentStatus.PENDING
     other_post = _post(client, content="Wrong page.", form_token=_token(app, "q", 40))
     assert db.get(Comment, other_post.get_json()["id"]).reasons == ["form token from another post"]
+    run_worker()
+    db.expire_all()
+    fast_row = db.get(Comment, fast.get_json()["id"])
+    assert (fast_row.status, fast_row.decided_by) == (CommentStatus.HELD, DecidedBy.RULE)
+    assert fast_row.reasons[0].startswith("form sent ") and fast_row.spam_score is not None
+    assert db.get(Comment, human.get_json()["id"]).status == CommentStatus.PUBLISHED
+
+
+def test_a_form_token_serves_one_comment_and_a_reused_one_is_held(app, client, db,
+                                                                   run_worker) -> None:
+    token = _token(app, "p", 40)
+    first = _post(client, content="My one comment.", form_token=token)
+    again = _post(client, content="A bot's second comment on the same token.", form_token=token)
+    assert first.status_code == again.status_code == 202  # a bot learns nothing
+    assert db.get(Comment, first.get_json()["id"]).reasons is None
+    reused = db.get(Comment, again.get_json()["id"])
+    assert reused.reasons == ["form token used before (a form serves one comment)"]
+    run_worker()
+    db.expire_all()
+    assert db.get(Comment, first.get_json()["id"]).status == CommentStatus.PUBLISHED
+    assert db.get(Comment, again.get_json()["id"]).status == CommentStatus.HELD
+    # A refused comment (an invalid field) does not spend its token: the fixed form posts.
+    fresh = _token(app, "p", 40)
+    assert _post(client, author_email="broken", form_token=fresh).status_code == 422
+    fixed = _post(client, content="Fixed my e-mail.", form_token=fresh)
+    assert db.get(Comment, fixed.get_json()["id"]).reasons is None
 
 
 def test_form_token_endpoint_issues_working_tokens(client, db) -> None:
     token = client.get("/api/v1/form-token?post=p").get_json()["token"]
     response = _post(client, form_token=token)
-    assert db.get(Comment, response.get_json()["id"]).status == CommentStatus.SPAM  # too fast
+    row = db.get(Comment, response.get_json()["id"])
+    assert row.status == CommentStatus.PENDING and row.reasons[0].startswith("form sent ")
     assert client.get("/api/v1/form-token").status_code == 422
 
 

@@ -187,7 +187,7 @@ class Comments(MethodView):
         if not limits.is_exempt():
             guard.check_flood(queue.redis(), limits.client_network(), fields.get("author_email"),
                               current_app.config["FLOOD_SECONDS"])
-        trap = guard.check_bot_traps(fields["post"], honeypot, form_token)
+        trap = guard.check_bot_traps(fields["post"], honeypot, form_token, queue.redis())
         now = utcnow()
         secret, secret_hash = new_secret()
         row = {
@@ -204,6 +204,8 @@ class Comments(MethodView):
         if trap.spam_reason:
             row.update(status=CommentStatus.SPAM, decided_by=DecidedBy.RULE,
                        reasons=[trap.spam_reason], decided_at=now)
+        elif trap.hold_reason:
+            row["reasons"] = [trap.hold_reason]  # pending: the worker scores it, then holds it
         try:
             result = connection.execute(_INSERT, row)
             ident = int(result.inserted_primary_key[0])  # type: ignore[index]
@@ -320,4 +322,5 @@ class PostComments(MethodView):
             "comments": rows,
             "next": str(rows[-1].id) if more else None,
             "total": total or 0,
+            "closed": bool(session.scalar(_CLOSED, {"post": post})),
         }
