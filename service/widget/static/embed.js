@@ -238,6 +238,7 @@
   Widget.prototype.build = function () {
     var self = this;
     var section = el("section", "cw");
+    this.section = section;
     section.setAttribute("aria-label", "Comments");
 
     this.title = el("h2", "cw-title", "Comments");
@@ -400,6 +401,8 @@
   Widget.prototype.close = function () {
     this.form.hidden = true;
     this.closed.hidden = false;
+    this.section.classList.add("cw-is-closed"); // no "Reply" either
+    this.setParent(null);
   };
 
   // No answer at all. From another origin, the usual cause is the service not allowing this
@@ -414,8 +417,8 @@
         here + "). Add it to the service's CORS_ORIGINS setting (CORS_ORIGINS=" + here +
         ") and restart it.";
       if (window.console && console.error) console.error("Comments widget: " + text);
-      var hint = el("span", "cw-hint cw-owner-hint", text);
-      self.listStatus.appendChild(hint);
+      self.listStatus.textContent = "The comments cannot be shown on this site yet.";
+      self.listStatus.appendChild(el("span", "cw-hint cw-owner-hint", text));
       self.form.hidden = true;
     }).catch(function () { /* the service is down: nothing more to say */ });
   };
