@@ -127,6 +127,11 @@ class CommentIn(Schema):
                                metadata={"description": "Honeypot: leave empty."})
     form_token = fields.String(load_default=None, validate=validate.Length(max=512),
                                metadata={"description": "From GET /api/v1/form-token."})
+    # Never stored: where a plain HTML form's 303 goes back to (service/api/html_form.py).
+    return_to = fields.String(load_default=None, validate=validate.Length(max=2048), metadata={
+        "description": "A plain HTML form's page: a browser asking for HTML gets a 303 back "
+                       "to it (else to its Referer), on this service's origin or one of "
+                       "CORS_ORIGINS only, with `?comment=ID&comment_status=pending`."})
     # Never stored: the signed returning-reader token of an earlier answer (service/readers.py).
     reader_token = fields.String(load_default=None, validate=validate.Length(max=256),
                                  metadata={"description": "The `reader_token` of an earlier "
@@ -144,7 +149,8 @@ class CommentIn(Schema):
                     value = value.strip("/")
                 # An HTML form sends empty strings for fields left blank.
                 if value == "" and key in {"author_email", "author_url", "parent_id",
-                                           "hp_website", "form_token", "reader_token"}:
+                                           "hp_website", "form_token", "reader_token",
+                                           "return_to"}:
                     continue
             cleaned[key] = value
         return cleaned
