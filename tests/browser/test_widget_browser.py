@@ -45,9 +45,23 @@ class Blog:
         self.server = make_server("127.0.0.1", 0, self.wsgi, threaded=True)
         self.origin = f"http://127.0.0.1:{self.server.server_port}"
 
+    # A theme without JavaScript: the form posts straight to the service.
+    PLAIN = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>A plain blog</title></head>
+<body><h1>A post with a plain form</h1>
+<form method="post" action="{service}/api/v1/comments">
+<input type="hidden" name="post" value="{post}">
+<input type="hidden" name="return_to" value="{origin}/plain/a-post/">
+<label>Name <input name="author_name"></label>
+<textarea name="content"></textarea>
+<button type="submit">Post Comment</button></form></body></html>"""
+
     def wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
-        """Every path answers the blog post."""
+        """/plain/... answers the plain form; every other path the blog post with the widget."""
         service = html.escape(self.service)
+        if environ["PATH_INFO"].startswith("/plain/"):
+            start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
+            return [self.PLAIN.format(service=service, post=SLUG, origin=self.origin).encode()]
         csp = (f"default-src 'self'; script-src 'self' {service}; "
                f"style-src 'self' {service}; connect-src 'self' {service}")
         start_response("200 OK", [("Content-Type", "text/html; charset=utf-8"),
@@ -455,3 +469,26 @@ def test_embedding_without_cors_origins_tells_the_site_owner_what_to_set(
     expect(page.locator(".cw-form")).to_be_hidden()  # it could not post either
     assert any(f"CORS_ORIGINS={blog.origin}" in line for line in console), console
     screenshot(page.locator(".cw"), "widget-embedded-without-cors")
+
+
+def test_a_plain_form_without_javascript_comes_back_to_its_page(
+        page: Any, blog: Blog, live_server: str, db: Any) -> None:
+    blog.service = live_server
+    page.goto(f"{blog.origin}/plain/a-post/")
+    page.fill("input[name=author_name]", "Noscript Nora")
+    page.fill("textarea[name=content]", "Sent by a theme without any JavaScript.")
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(re.escape(f"{blog.origin}/plain/a-post/") +
+                                 r"\?comment=\d+&comment_status=pending$"))
+    comment = db.scalars(select(Comment)).one()
+    assert page.url.endswith(f"?comment={comment.id}&comment_status=pending")
+    assert comment.author_name == "Noscript Nora" and comment.status == CommentStatus.PENDING
+
+    # A refusal answers a page in words, not JSON.
+    page.goto(f"{blog.origin}/plain/a-post/")
+    page.fill("textarea[name=content]", "Forgot my name.")
+    page.click("button[type=submit]")
+    expect(page.locator("h1")).to_have_text("Your comment could not be posted")
+    expect(page.locator("li")).to_have_text("Name: Please write your name.")
+    expect(page.get_by_role("link", name="« Back to the post")).to_have_attribute(
+        "href", f"{blog.origin}/plain/a-post/")
