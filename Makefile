@@ -67,11 +67,13 @@ evaluate: $(RUNTIME)
 test: $(STAMP) browser wordpress
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-## browser: Debian's Chromium for the browser tests (never `playwright install`)
+## browser: Debian's Chromium for the browser tests (never `playwright install`), and an
+## emoji font so the screenshots in test-output/screenshots/ show the pages' emoji
 browser:
-	@command -v chromium >/dev/null || { \
+	@command -v chromium >/dev/null && test -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf || { \
 	  SUDO=$$( [ "$$(id -u)" -eq 0 ] || ! command -v sudo >/dev/null || echo sudo ); \
-	  $$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends chromium; }
+	  $$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends chromium \
+	    fonts-noto-color-emoji; }
 
 ## wordpress: Debian's WordPress (with its Akismet plugin), its default theme and PHP for the
 ## tests of integrations/wordpress/ (served by `php -S`: no Apache, no PHP-FPM)

@@ -63,3 +63,15 @@ def test_the_docs_page_renders_every_operation_of_the_spec(
     expect(default).to_contain_text("An error (RFC 9457 problem details).")
     screenshot(page, "api-docs", full_page=False)
     screenshot(sections.filter(has_text="/api/v1/comments").first, "api-docs-submit-comment")
+
+
+def test_the_landing_page_leads_to_the_demo_and_the_docs(
+        page: Any, screenshot: Callable[..., Any]) -> None:
+    page.goto("/")
+    expect(page.locator("h1")).to_have_text("Comment moderation service")
+    screenshot(page, "landing-page")
+    page.get_by_role("link", name="API reference").click()
+    expect(page.locator("#doc-main section.operation").first).to_be_visible()
+    page.go_back()
+    page.get_by_role("link", name="Demo blog post").click()
+    expect(page.locator(".cw-form-title")).to_have_text("💬 Leave a Comment")

@@ -472,7 +472,8 @@ def test_embedding_without_cors_origins_tells_the_site_owner_what_to_set(
 
 
 def test_a_plain_form_without_javascript_comes_back_to_its_page(
-        page: Any, blog: Blog, live_server: str, db: Any) -> None:
+        page: Any, blog: Blog, live_server: str, db: Any,
+        screenshot: Callable[..., Any]) -> None:
     blog.service = live_server
     page.goto(f"{blog.origin}/plain/a-post/")
     page.fill("input[name=author_name]", "Noscript Nora")
@@ -492,3 +493,4 @@ def test_a_plain_form_without_javascript_comes_back_to_its_page(
     expect(page.locator("li")).to_have_text("Name: Please write your name.")
     expect(page.get_by_role("link", name="« Back to the post")).to_have_attribute(
         "href", f"{blog.origin}/plain/a-post/")
+    screenshot(page, "plain-form-refused", full_page=False)
