@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import secrets
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -82,9 +83,15 @@ def _serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=TOKEN_SALT)
 
 
+# Random bytes in each token: two forms shown in the same second get different tokens (the
+# signature covers the post and a 1 s timestamp), so one reader's comment never spends
+# another's.
+TOKEN_NONCE_BYTES = 9
+
+
 def issue_form_token(post: str) -> str:
-    """A signed token naming the post and the time the form was shown."""
-    return _serializer().dumps({"p": post})
+    """A signed token naming the post and the time the form was shown, unique per form."""
+    return _serializer().dumps({"p": post, "n": secrets.token_urlsafe(TOKEN_NONCE_BYTES)})
 
 
 def check_bot_traps(post: str, honeypot: str | None, form_token: str | None,
@@ -106,6 +113,7 @@ def check_bot_traps(post: str, honeypot: str | None, form_token: str | None,
     if not isinstance(data, dict) or data.get("p") != post:
         return Verdict("form token from another post")
     elapsed = time.time() - issued.timestamp()
+    # Both reasons begin as service.rules.GUARD_HOLD_REASONS says: the worker holds them.
     if redis is not None and not _spend(redis, form_token):
         return Verdict(hold_reason="form token used before (a form serves one comment)")
     if elapsed < MIN_FILL_SECONDS:

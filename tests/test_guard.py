@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 
 import pytest
@@ -11,6 +12,7 @@ from sqlalchemy import func, select
 from service.db import Comment, CommentEvent, CommentStatus, DecidedBy
 from service.guard import TOKEN_SALT
 from tests.readers import as_reader
+from worker import jobs
 
 READER_IP = {"REMOTE_ADDR": "198.51.100.20"}
 
@@ -21,7 +23,7 @@ def _token(app, post: str, age_seconds: float) -> str:
     serializer = URLSafeTimedSerializer(app.config["SECRET_KEY"], salt=TOKEN_SALT)
     signer = serializer.make_signer(TOKEN_SALT)
     signer.get_timestamp = lambda: int(time.time() - age_seconds)  # type: ignore[method-assign]
-    payload = serializer.dump_payload({"p": post})
+    payload = serializer.dump_payload({"p": post, "n": secrets.token_urlsafe(9)})
     return signer.sign(payload).decode()
 
 
@@ -68,6 +70,10 @@ def test_a_form_sent_too_fast_is_scored_then_held_and_a_human_pace_is_fine(
     assert (fast_row.status, fast_row.decided_by) == (CommentStatus.HELD, DecidedBy.RULE)
     assert fast_row.reasons[0].startswith("form sent ") and fast_row.spam_score is not None
     assert db.get(Comment, human.get_json()["id"]).status == CommentStatus.PUBLISHED
+    # Rescoring the held queue keeps it held: the reason stays with the comment.
+    jobs.rescore(jobs.get_scorer(), ("held",))
+    db.expire_all()
+    assert db.get(Comment, fast.get_json()["id"]).status == CommentStatus.HELD
 
 
 def test_a_form_token_serves_one_comment_and_a_reused_one_is_held(app, client, db,
@@ -92,6 +98,8 @@ def test_a_form_token_serves_one_comment_and_a_reused_one_is_held(app, client, d
 
 def test_form_token_endpoint_issues_working_tokens(client, db) -> None:
     token = client.get("/api/v1/form-token?post=p").get_json()["token"]
+    # Two forms shown in the same second get different tokens (each serves one comment).
+    assert client.get("/api/v1/form-token?post=p").get_json()["token"] != token
     response = _post(client, form_token=token)
     row = db.get(Comment, response.get_json()["id"])
     assert row.status == CommentStatus.PENDING and row.reasons[0].startswith("form sent ")
