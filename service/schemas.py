@@ -47,9 +47,9 @@ def _no_invisible_characters(value: str) -> None:
 # --- messages a reader reads (the widget shows them next to the field) ------------------
 
 
-def _required(message: str, invalid: str | None = None) -> dict[str, str]:
+def _required(message: str, invalid: str | None = None) -> dict[str, Any]:
     """A field's error messages for missing, null and (optionally) wrongly typed input."""
-    messages = {"required": message, "null": message}
+    messages: dict[str, Any] = {"required": message, "null": message}
     if invalid:
         messages["invalid"] = invalid
     return messages
