@@ -30,6 +30,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, Worker
 
+from models.artifacts import ArtifactStore
 from service.embedded_redis import RedisServer, answers
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -188,16 +189,26 @@ def announce(port: str, cors_origins: str = "") -> None:
               "none set, so only this origin can load it)", flush=True)
 
 
+def model_is_active(env: dict[str, str]) -> bool:
+    """Whether MODEL_DIR (service/config.py's default) has an active model."""
+    root = env.get("MODEL_DIR") or str(Path(env.get("VAR_DIR", ROOT / "var")) / "models")
+    return ArtifactStore(root).active_version() is not None
+
+
 class Training:
-    """The starter model's training in the background (``models.train --if-missing``, which
-    returns at once when a model is active), with a progress line while it runs."""
+    """The starter model's training in the background (``models.train --if-missing``), with
+    a progress line while it runs; nothing to do when a model is active."""
 
     def __init__(self, py: str, env: dict[str, str]) -> None:
         self.started = time.monotonic()
         self.told_at = self.started
-        self.process: subprocess.Popen[bytes] | None = subprocess.Popen(
-            [py, "-m", "models.train", "--if-missing"], env=env, cwd=ROOT,
-            start_new_session=True)
+        self.process: subprocess.Popen[bytes] | None = None
+        if not model_is_active(env):
+            print("* no model yet: training the starter model in the background (first run "
+                  "only, about 30 s)", flush=True)
+            self.process = subprocess.Popen(
+                [py, "-m", "models.train", "--if-missing"], env=env, cwd=ROOT,
+                start_new_session=True)
 
     def running(self) -> bool:
         """True while it trains; prints the progress line; raises if training failed."""
