@@ -1,61 +1,68 @@
-# Every target creates .venv and installs the project first, so each works on a fresh clone.
+# Every target creates .venv and installs the project first, so each works on a fresh clone:
+# the runtime dependencies for running the service (RUNTIME), the development extras too
+# (STAMP: pytest, playwright, ruff, mypy...) for the tests, lint, drills and bench.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+RUNTIME := $(VENV)/.runtime
 STAMP := $(VENV)/.installed
 DATA ?=
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: run web worker deliveries train retrain evaluate moderator migrate test faults simulate lint bench clean browser nginx wordpress mariadb
 
-$(STAMP): pyproject.toml
+$(RUNTIME): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	touch $(RUNTIME)
+
+$(STAMP): $(RUNTIME)
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
 ## run: the whole service (embedded Redis unless REDIS_URL, gunicorn, one worker) on :8000
-run: $(STAMP)
+run: $(RUNTIME)
 	$(PY) scripts/run.py
 
 ## web: gunicorn only (needs REDIS_URL and a migrated database)
-web: $(STAMP)
+web: $(RUNTIME)
 	$(PY) -m gunicorn service.wsgi:app --bind 127.0.0.1:$${PORT:-8000} --workers $${WEB_WORKERS:-2}
 
 ## worker: one scoring worker (needs REDIS_URL)
-worker: $(STAMP)
+worker: $(RUNTIME)
 	$(PY) -m worker
 
 ## deliveries: one delivery worker: webhooks and alert e-mails (needs REDIS_URL)
-deliveries: $(STAMP)
+deliveries: $(RUNTIME)
 	$(PY) -m worker --deliveries
 
 ## moderator: create a moderator account, NAME=... [ROLE=admin] [PASSWORD=...]; prints its token
 # The password reaches the CLI through the environment, never a command line: make does not
 # echo it and no process list shows it.
 moderator: export MODERATOR_PASSWORD = $(value PASSWORD)
-moderator: $(STAMP)
+moderator: $(RUNTIME)
 	@test -n "$(NAME)" || { echo 'usage: make moderator NAME=ann [ROLE=admin] [PASSWORD=...]'; exit 2; }
 	@echo "$(PY) -m flask --app service moderators add $(NAME) --role $(or $(ROLE),moderator)"
 	@$(PY) -m flask --app service moderators add "$(NAME)" --role $(or $(ROLE),moderator)
 
 ## migrate: apply database migrations
-migrate: $(STAMP)
+migrate: $(RUNTIME)
 	$(PY) -m flask --app service db upgrade
 
 ## train: train on the starter corpus (+ DATA="file-or-folder ...") and activate the model
-train: $(STAMP)
+train: $(RUNTIME)
 	$(PY) -m models.train $(if $(DATA),--data $(DATA))
 
 ## retrain: train on starter corpus + moderators' labels (+ DATA), evaluate, promote via the gate
-retrain: $(STAMP)
+retrain: $(RUNTIME)
 	$(PY) -m flask --app service db upgrade
 	$(PY) -m flask --app service model retrain $(if $(DATA),--data "$(DATA)") $(if $(FORCE),--force)
 
 ## evaluate: metrics of the active model (or MODEL=version) on DATA="file-or-folder ...", per
 ## kind of comment, decided as on a new blog; LOVO=1: leave one file (video) out, with the
 ## starter corpus in training
-evaluate: $(STAMP)
+evaluate: $(RUNTIME)
 	$(PY) -m models.evaluate --data "$(DATA)" $(if $(MODEL),--model $(MODEL)) \
 	  $(if $(LOVO),--leave-one-group-out --with-starter)
 
@@ -63,11 +70,13 @@ evaluate: $(STAMP)
 test: $(STAMP) browser wordpress
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-## browser: Debian's Chromium for the browser tests (never `playwright install`)
+## browser: Debian's Chromium for the browser tests (never `playwright install`), and an
+## emoji font so the screenshots in test-output/screenshots/ show the pages' emoji
 browser:
-	@command -v chromium >/dev/null || { \
+	@command -v chromium >/dev/null && test -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf || { \
 	  SUDO=$$( [ "$$(id -u)" -eq 0 ] || ! command -v sudo >/dev/null || echo sudo ); \
-	  $$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends chromium; }
+	  $$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends chromium \
+	    fonts-noto-color-emoji; }
 
 ## wordpress: Debian's WordPress (with its Akismet plugin), its default theme and PHP for the
 ## tests of integrations/wordpress/ (served by `php -S`: no Apache, no PHP-FPM)
@@ -104,7 +113,7 @@ nginx:
 	  $$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends nginx-light; }
 
 ## simulate: the learning loop on a simulated site (SMS corpus as unseen traffic); JSON summary
-simulate: $(STAMP)
+simulate: $(RUNTIME)
 	$(PY) scripts/simulate_site.py $(if $(DATA),--data $(DATA))
 
 ## lint: ruff and mypy

@@ -1,12 +1,16 @@
 """`make run`: the whole service on one machine, as in production, kept up by a supervisor.
 
 Starts, in order: an embedded Redis (unless REDIS_URL is set), the database migrations, the
-starter model if none is active, the web on PORT (waitress, see web_command), one scoring worker
-and one delivery worker (webhooks and alert e-mails). A child that dies is started again after
-a back-off (1 s, doubling up to 30 s while it keeps dying young), with a line naming it; the
-others keep running meanwhile, so the web keeps answering while a worker or Redis is down
-(comments wait as pending, and the reconciler queues them). Redis missing at any moment of
-start-up costs one line and a wait, not a traceback. Ctrl-C or SIGTERM stops every child.
+web on PORT (waitress, see web_command) and one delivery worker (webhooks and alert e-mails),
+then one scoring worker. On a first run the starter model trains meanwhile (a progress line
+every few seconds): the web takes comments at once, they wait as pending in the queue, and the
+scoring worker starts once the model exists and decides them all.
+
+A child that dies is started again after a back-off (1 s, doubling up to 30 s while it keeps
+dying young), with a line naming it; the others keep running meanwhile, so the web keeps
+answering while a worker or Redis is down (comments wait as pending, and the reconciler
+queues them). Redis missing at any moment of start-up costs one line and a wait, not a
+traceback. Ctrl-C or SIGTERM stops every child.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +30,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, Worker
 
+from models.artifacts import ArtifactStore
 from service.embedded_redis import RedisServer, answers
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,6 +43,8 @@ MAX_BACKOFF = 30.0
 HEALTHY_AFTER = 30.0
 # Web and workers get this long to finish their requests and jobs on Ctrl-C.
 STOP_GRACE = 15.0
+# Seconds between the progress lines of the starter model's training (it takes 15 to 40 s).
+TRAINING_PROGRESS_EVERY = 5.0
 
 
 @dataclass
@@ -153,13 +162,79 @@ def stop_all(groups: list[list[Child]]) -> None:
                 process.wait()
 
 
-def announce(port: str) -> None:
-    """The URLs, once comments are decided at once."""
-    print(f"* comment service at http://127.0.0.1:{port}  (Ctrl-C stops everything)")
-    print(f"*   submit:  POST http://127.0.0.1:{port}/api/v1/comments")
-    print(f"*   read:    GET  http://127.0.0.1:{port}/api/v1/posts/<post>/comments")
-    print(f"*   health:  GET  http://127.0.0.1:{port}/readyz")
-    print(f"*   demo:    http://127.0.0.1:{port}/demo/china-closing-ai-gap", flush=True)
+def web_answers(port: str) -> bool:
+    """Whether the web answers /healthz on PORT."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as answer:
+            return bool(answer.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def announce(port: str, cors_origins: str = "") -> None:
+    """The URLs (the landing page at / links them all), and what embedding needs."""
+    base = f"http://127.0.0.1:{port}"
+    print(f"* comment service at {base}/  (Ctrl-C stops everything)")
+    print(f"*   submit:  POST {base}/api/v1/comments")
+    print(f"*   read:    GET  {base}/api/v1/posts/<post>/comments")
+    print(f"*   health:  GET  {base}/readyz")
+    print(f"*   demo:    {base}/demo/china-closing-ai-gap")
+    print(f"*   API:     {base}/api/docs")
+    print(f"*   moderate: {base}/moderate  (make moderator NAME=ann ROLE=admin)")
+    if cors_origins.strip():
+        print(f"*   embedding allowed from: {cors_origins.strip()} (CORS_ORIGINS)", flush=True)
+    else:
+        print("*   embedding the widget on another site: restart with "
+              "CORS_ORIGINS=https://your-blog.example (comma-separated; "
+              "none set, so only this origin can load it)", flush=True)
+
+
+def model_is_active(env: dict[str, str]) -> bool:
+    """Whether MODEL_DIR (service/config.py's default) has an active model."""
+    root = env.get("MODEL_DIR") or str(Path(env.get("VAR_DIR", ROOT / "var")) / "models")
+    return ArtifactStore(root).active_version() is not None
+
+
+class Training:
+    """The starter model's training in the background (``models.train --if-missing``), with
+    a progress line while it runs; nothing to do when a model is active."""
+
+    def __init__(self, py: str, env: dict[str, str]) -> None:
+        self.started = time.monotonic()
+        self.told_at = self.started
+        self.process: subprocess.Popen[bytes] | None = None
+        if not model_is_active(env):
+            print("* no model yet: training the starter model in the background (first run "
+                  "only, about 30 s)", flush=True)
+            self.process = subprocess.Popen(
+                [py, "-m", "models.train", "--if-missing"], env=env, cwd=ROOT,
+                start_new_session=True)
+
+    def running(self) -> bool:
+        """True while it trains; prints the progress line; raises if training failed."""
+        if self.process is None:
+            return False
+        code = self.process.poll()
+        now = time.monotonic()
+        if code is None:
+            if now - self.told_at >= TRAINING_PROGRESS_EVERY:
+                self.told_at = now
+                print(f"* training the starter model (first run only): {now - self.started:.0f} s"
+                      " so far; comments are accepted and wait for it", flush=True)
+            return True
+        self.process = None
+        if code != 0:
+            raise subprocess.CalledProcessError(code, "models.train --if-missing")
+        if now - self.started > TRAINING_PROGRESS_EVERY:
+            print(f"* starter model trained in {now - self.started:.0f} s; starting the "
+                  "scoring worker", flush=True)
+        return False
+
+    def stop(self) -> None:
+        """Stop it (Ctrl-C during a first run)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait()
 
 
 def main() -> int:
@@ -177,6 +252,7 @@ def main() -> int:
     py = sys.executable
     redis_children: list[Child] = []
     children: list[Child] = []
+    training: Training | None = None
     try:
         if not env.get("REDIS_URL"):
             env["REDIS_URL"], redis_child = embedded_redis()
@@ -184,35 +260,48 @@ def main() -> int:
                 redis_children.append(redis_child)
                 redis_child.start()
         run([py, "-m", "flask", "--app", "service", "db", "upgrade"], env)
-        run([py, "-m", "models.train", "--if-missing"], env)
+        training = Training(py, env)
 
         def spawn(cmd: list[str]) -> Callable[[], subprocess.Popen[bytes]]:
             return lambda: subprocess.Popen(cmd, env=env, cwd=ROOT, start_new_session=True)
 
         children += [
             Child("web", spawn(web_command(py, env))),
-            Child("scoring worker", spawn([py, "-m", "worker"])),
             Child("delivery worker", spawn([py, "-m", "worker", "--deliveries"])),
         ]
         for child in children:
             child.start()
-        announced = False
+        scoring = Child("scoring worker", spawn([py, "-m", "worker"]))
+        port = env.get("PORT", "8000")
+        announced = ready = False
         waiting_since = time.monotonic()
         told_redis = False
         while not stopping:
             for child in redis_children + children:
                 child.check()
-            if not announced:
-                if worker_listens(env):
-                    announce(env.get("PORT", "8000"))
-                    announced = True
-                elif not told_redis and time.monotonic() - waiting_since > 5:
-                    told_redis = _tell_if_redis_is_missing(env["REDIS_URL"])
+            trains = training.running()
+            if not trains and scoring not in children:
+                children.append(scoring)
+                scoring.start()
+            if not ready and scoring in children and worker_listens(env):
+                ready = True
+                if announced:
+                    print("* scoring worker ready: comments are decided at once", flush=True)
+            if not announced and (ready or (trains and web_answers(port))):
+                announce(port, env.get("CORS_ORIGINS", ""))
+                announced = True
+                if not ready:
+                    print("* the starter model is still training: comments are stored now and "
+                          "decided once it is ready", flush=True)
+            if not ready and not told_redis and time.monotonic() - waiting_since > 5:
+                told_redis = _tell_if_redis_is_missing(env["REDIS_URL"])
             time.sleep(0.2)
     except subprocess.CalledProcessError as exc:
         print(f"* set-up step failed: {exc}", file=sys.stderr)
         return 1
     finally:
+        if training is not None:
+            training.stop()
         stop_all([children, redis_children])
         print("* stopped")
     return 0

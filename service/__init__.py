@@ -12,6 +12,7 @@ from service import (
     auth,
     cli,
     database,
+    home,
     limits,
     logs,
     metrics,
@@ -50,6 +51,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 
     init_api(app)
     apidocs.init_app(app)
+    home.init_app(app)
     metrics.init_app(app)
     web.init_app(app)
     widget.init_app(app)

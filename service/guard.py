@@ -1,8 +1,10 @@
 """The submission guard: checks that need state (Redis, the database, the clock), apart from
 field validation. It returns a verdict and a reason, like Isso's Guard.
 
-- a filled honeypot field or a form sent faster than a human types: file as spam, quietly
-  (the answer looks like any other, so bots learn nothing);
+- a filled honeypot field or a forged form token: file as spam, quietly (the answer looks
+  like any other, so bots learn nothing);
+- a form sent faster than people type, or a form token used before (each serves one
+  comment): hold for a moderator after scoring (autofill and a pasted text are fast too);
 - flood control: one comment per IP and per e-mail every few seconds (429);
 - duplicates: the same author, post and text within minutes returns the existing comment (409).
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import secrets
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -56,7 +59,8 @@ class DuplicateCommentError(ConflictError):
     """The same comment was just submitted; ``comment_id`` is the existing one."""
 
     def __init__(self, comment_id: int) -> None:
-        super().__init__(f"This comment was already submitted as comment {comment_id}.")
+        super().__init__("You already sent this comment; it is being checked "
+                         f"(comment {comment_id}).")
         self.comment_id = comment_id
         self.extensions["id"] = comment_id
         self.headers["Location"] = f"/api/v1/comments/{comment_id}"
@@ -64,22 +68,37 @@ class DuplicateCommentError(ConflictError):
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """None: let the model decide; else the reason the comment is spam without scoring."""
+    """Nothing: let the model decide; ``spam_reason``: spam without scoring; ``hold_reason``:
+    scored, but held for a human at least (the worker's rules read it, service.rules)."""
 
     spam_reason: str | None = None
+    hold_reason: str | None = None
+
+
+# Redis keys of the form tokens already used (a hash of the token, kept as long as it is valid).
+USED_TOKEN_KEY = "form-token:used:"
 
 
 def _serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=TOKEN_SALT)
 
 
+# Random bytes in each token: two forms shown in the same second get different tokens (the
+# signature covers the post and a 1 s timestamp), so one reader's comment never spends
+# another's.
+TOKEN_NONCE_BYTES = 9
+
+
 def issue_form_token(post: str) -> str:
-    """A signed token naming the post and the time the form was shown."""
-    return _serializer().dumps({"p": post})
+    """A signed token naming the post and the time the form was shown, unique per form."""
+    return _serializer().dumps({"p": post, "n": secrets.token_urlsafe(TOKEN_NONCE_BYTES)})
 
 
-def check_bot_traps(post: str, honeypot: str | None, form_token: str | None) -> Verdict:
-    """Honeypot and fill time. A missing token is fine (API clients); a forged one is not."""
+def check_bot_traps(post: str, honeypot: str | None, form_token: str | None,
+                    redis: Redis | None = None) -> Verdict:
+    """Honeypot, fill time and single use. A missing token is fine (API clients); a forged
+    one is not. With ``redis``, a valid token is spent: a second comment with it is held.
+    Redis down: the token is not checked for reuse."""
     if honeypot:
         return Verdict("honeypot field filled in")
     if not form_token:
@@ -94,9 +113,22 @@ def check_bot_traps(post: str, honeypot: str | None, form_token: str | None) -> 
     if not isinstance(data, dict) or data.get("p") != post:
         return Verdict("form token from another post")
     elapsed = time.time() - issued.timestamp()
+    # Both reasons begin as service.rules.GUARD_HOLD_REASONS says: the worker holds them.
+    if redis is not None and not _spend(redis, form_token):
+        return Verdict(hold_reason="form token used before (a form serves one comment)")
     if elapsed < MIN_FILL_SECONDS:
-        return Verdict(f"form sent {max(elapsed, 0):.1f} s after it was shown")
+        return Verdict(hold_reason=f"form sent {max(elapsed, 0):.1f} s after it was shown")
     return Verdict()
+
+
+def _spend(redis: Redis, form_token: str) -> bool:
+    """Mark the token used; False if it already was. Redis down: True (let it pass)."""
+    key = USED_TOKEN_KEY + hashlib.sha256(form_token.encode()).hexdigest()[:32]
+    try:
+        return bool(redis.set(key, 1, ex=FORM_TOKEN_MAX_AGE, nx=True))
+    except RedisError:
+        log.warning("form token reuse not checked: Redis unavailable")
+        return True
 
 
 def check_flood(redis: Redis, ip: str | None, email: str | None,
@@ -109,10 +141,22 @@ def check_flood(redis: Redis, ip: str | None, email: str | None,
         for key in filter(None, keys):
             if not redis.set(key, 1, ex=seconds, nx=True):
                 wait = max(int(redis.ttl(key)), 1)
-                raise TooManyRequestsError(
-                    f"Please wait {wait} s before commenting again.", retry_after=wait)
+                raise TooManyRequestsError(too_fast_message(wait), retry_after=wait)
     except RedisError:
         log.warning("flood control skipped: Redis unavailable")
+
+
+def too_fast_message(seconds: int) -> str:
+    """What a reader reads when flood control or a rate limit refuses a comment."""
+    if seconds <= 1:
+        wait = "a second"
+    elif seconds < 50:
+        wait = f"{seconds} seconds"
+    elif seconds <= 90:
+        wait = "a minute"
+    else:
+        wait = f"{round(seconds / 60)} minutes"
+    return f"You're posting too fast; please wait {wait} and send your comment again."
 
 
 def _duplicate_query(by_email: bool) -> Select[int]:

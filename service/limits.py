@@ -12,6 +12,7 @@ from flask import Flask, Response, current_app, request
 from flask_limiter import Limiter, RateLimitExceeded
 
 from service import auth, queue
+from service.guard import too_fast_message
 from service.problems import problem
 
 # A limit so high it never applies: how a limit set to "" in the settings is switched off.
@@ -106,5 +107,15 @@ def init_app(app: Flask) -> None:
 
 
 def too_many(error: RateLimitExceeded) -> Response:
-    """429 problem+json with the seconds until the limit that was hit lets a request through."""
-    return problem(429, error.description, headers={"Retry-After": str(retry_after())})
+    """429 problem+json with the seconds until the limit that was hit lets a request through,
+    in words for the reader (Flask-Limiter's own text, "20 per 1 minute", is for developers);
+    ``limit`` keeps the rule for them."""
+    wait = retry_after()
+    if getattr(error.limit, "scope", None) == "post":
+        detail = ("This post is getting a lot of comments right now; please wait "
+                  f"{'a minute' if wait <= 90 else f'{round(wait / 60)} minutes'} "
+                  "and send yours again.")
+    else:
+        detail = too_fast_message(wait)
+    return problem(429, detail, headers={"Retry-After": str(wait)},
+                   extensions={"limit": error.description})

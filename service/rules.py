@@ -25,6 +25,9 @@ from sqlalchemy.orm import Session
 from models.text import fold_for_matching, unmask_links
 from service.db import Comment, Label, PostSettings, Rule, RuleKind, Setting
 
+# How the reasons the submission guard stores on a pending comment begin (service.guard,
+# service.api.akismet): the worker holds such a comment after scoring.
+GUARD_HOLD_REASONS = ("form sent ", "form token used before")
 # WordPress's default: two links or more and a comment waits for a human.
 DEFAULT_HOLD_LINKS = 2
 # A returning reader with this many moderator-approved comments is trusted.
@@ -204,6 +207,11 @@ class RuleSet:
             hits.append(Hit("held", f"{links} links (hold at {self.hold_links})"))
         if comment.post in self.premoderated_posts:
             hits.append(Hit("held", "post is pre-moderated"))
+        # What the submission guard noticed and stored with the comment (a form sent too
+        # fast, a reused form token): a person may have done it, so a moderator looks, also
+        # when a held comment is rescored (the reason stays first among its reasons).
+        hits.extend(Hit("held", reason) for reason in comment.reasons or ()
+                    if isinstance(reason, str) and reason.startswith(GUARD_HOLD_REASONS))
         hits.sort(key=lambda hit: hit.effect != "spam")
         return hits
 

@@ -55,21 +55,6 @@ TEXT_DOC = {"pattern": f"^[^{_CONTROL.pattern[1:-1]}]*$"}
 NAME_DOC = {"pattern": f"^[^{_CONTROL.pattern[1:-1]}{_FORMAT_CHARACTERS}]*$"}
 
 
-def _no_control_characters(value: str) -> None:
-    if _CONTROL.search(value):
-        raise ValidationError("Control characters are not allowed.")
-
-
-def _no_invisible_characters(value: str) -> None:
-    # Unicode format characters (Cf): bidi overrides that show "Ann" for a name stored
-    # reversed, zero-width characters and soft hyphens that make two names look alike.
-    invisible = sorted({f"U+{ord(ch):04X}" for ch in value if unicodedata.category(ch) == "Cf"})
-    if invisible:
-        raise ValidationError(
-            "Please write your name without invisible or text-direction characters "
-            f"(found {', '.join(invisible)}).")
-
-
 # How the document describes a web address field: what marshmallow's Url(schemes={"http",
 # "https"}) accepts, so that clients (and schemathesis) know "" or "mailto:" is refused.
 # The pattern follows marshmallow's own URL expression (require_tld=False).
@@ -96,6 +81,51 @@ class JsonBoolean(fields.Boolean):
         return value
 
 
+def _no_invisible_characters(value: str) -> None:
+    # Unicode format characters (Cf): bidi overrides that show "Ann" for a name stored
+    # reversed, zero-width characters and soft hyphens that make two names look alike.
+    invisible = sorted({f"U+{ord(ch):04X}" for ch in value if unicodedata.category(ch) == "Cf"})
+    if invisible:
+        raise ValidationError(
+            "Please write your name without invisible or text-direction characters "
+            f"(found {', '.join(invisible)}).")
+
+
+# --- messages a reader reads (the widget shows them next to the field) ------------------
+
+
+def _required(message: str, invalid: str | None = None) -> dict[str, Any]:
+    """A field's error messages for missing, null and (optionally) wrongly typed input."""
+    messages: dict[str, Any] = {"required": message, "null": message}
+    if invalid:
+        messages["invalid"] = invalid
+    return messages
+
+
+def _not_empty(message: str) -> validate.Validator:
+    return validate.Length(min=1, error=message)
+
+
+def _at_most(limit: int, what: str) -> validate.Validator:
+    """A length limit that says how long ``what`` may be (and keeps maxLength in the spec)."""
+    return validate.Length(max=limit, error=f"{what} is too long (at most {limit:,} characters).")
+
+
+def _without_control_characters(what: str) -> Any:
+    def check(value: str) -> None:
+        if _CONTROL.search(value):
+            raise ValidationError(f"Please remove the control characters from {what}.")
+
+    return check
+
+
+NAME_REQUIRED = "Please write your name."
+CONTENT_REQUIRED = "Please write a comment."
+EMAIL_INVALID = "Please enter an e-mail address like name@example.org, or leave it empty."
+URL_INVALID = ("Please enter a web address starting with http:// or https://, "
+               "or leave it empty.")
+
+
 class CommentIn(Schema):
     """A "Leave a Comment" submission (JSON or an HTML form)."""
 
@@ -104,39 +134,55 @@ class CommentIn(Schema):
 
     post = fields.String(
         required=True,
-        validate=[validate.Length(min=1, max=MAX_POST_CHARS), _no_control_characters],
+        error_messages=_required("Please say which post this comment is for.",
+                                 "The post must be given as text."),
+        validate=[_not_empty("Please say which post this comment is for."),
+                  _at_most(MAX_POST_CHARS, "The post's name"),
+                  _without_control_characters("the post's name")],
         metadata={"description": "The article's slug or path (surrounding slashes dropped).",
                   **TEXT_DOC},
     )
     author_name = fields.String(
         required=True,
-        validate=[validate.Length(min=1, max=MAX_NAME_CHARS), _no_control_characters,
-                  _no_invisible_characters],
+        error_messages=_required(NAME_REQUIRED, "Please write your name as text."),
+        validate=[_not_empty(NAME_REQUIRED), _at_most(MAX_NAME_CHARS, "Your name"),
+                  _without_control_characters("your name"), _no_invisible_characters],
         metadata=NAME_DOC,
     )
-    author_email = fields.Email(load_default=None, validate=validate.Length(max=254),
-                                metadata=EMAIL_DOC)
+    author_email = fields.Email(
+        load_default=None, error_messages={"invalid": EMAIL_INVALID},
+        validate=_at_most(254, "Your e-mail address"), metadata=EMAIL_DOC)
     author_url = fields.Url(
         load_default=None,
         schemes={"http", "https"},
         require_tld=False,
-        validate=validate.Length(max=2048),
+        error_messages={"invalid": URL_INVALID},
+        validate=_at_most(2048, "Your website's address"),
         metadata=WEB_URL_DOC,
     )
     content = fields.String(
         required=True,
-        validate=validate.Length(min=1, max=MAX_CONTENT_CHARS),
+        error_messages=_required(CONTENT_REQUIRED, "Please write your comment as text."),
+        validate=[_not_empty(CONTENT_REQUIRED), _at_most(MAX_CONTENT_CHARS, "Your comment")],
         metadata={"description": "1 to 10,000 characters after trimming; plain text.",
                   **TEXT_DOC},
     )
     parent_id = fields.Integer(
-        load_default=None, strict=False, validate=validate.Range(min=1, max=2**62)
+        load_default=None, strict=False,
+        error_messages={"invalid": "The comment you replied to is not a comment of this post."},
+        validate=validate.Range(min=1, max=2**62, error="The comment you replied to is not "
+                                "a comment of this post."),
     )
     # Bot traps (never stored): a field humans never see, and the form's signed show time.
     hp_website = fields.String(load_default=None, validate=validate.Length(max=2048),
                                metadata={"description": "Honeypot: leave empty."})
     form_token = fields.String(load_default=None, validate=validate.Length(max=512),
                                metadata={"description": "From GET /api/v1/form-token."})
+    # Never stored: where a plain HTML form's 303 goes back to (service/api/html_form.py).
+    return_to = fields.String(load_default=None, validate=validate.Length(max=2048), metadata={
+        "description": "A plain HTML form's page: a browser asking for HTML gets a 303 back "
+                       "to it (else to its Referer), on this service's origin or one of "
+                       "CORS_ORIGINS only, with `?comment=ID&comment_status=pending`."})
     # Never stored: the signed returning-reader token of an earlier answer (service/readers.py).
     reader_token = fields.String(load_default=None, validate=validate.Length(max=256),
                                  metadata={"description": "The `reader_token` of an earlier "
@@ -154,21 +200,21 @@ class CommentIn(Schema):
                     value = value.strip("/")
                 # An HTML form sends empty strings for fields left blank.
                 if value == "" and key in {"author_email", "author_url", "parent_id",
-                                           "hp_website", "form_token", "reader_token"}:
+                                           "hp_website", "form_token", "reader_token",
+                                           "return_to"}:
                     continue
             cleaned[key] = value
         return cleaned
 
     @validates("content")
     def _content(self, value: str, **_kwargs: Any) -> None:
-        _no_control_characters(value.replace("\t", " "))
+        _without_control_characters("your comment")(value.replace("\t", " "))
 
     @post_load
     def _lowercase_email(self, data: dict[str, Any], **_kwargs: Any) -> dict[str, Any]:
         if data.get("author_email"):
             data["author_email"] = data["author_email"].lower()
         return data
-
 
 
 def _as_form(schema: type[Schema]) -> type[Schema]:
@@ -262,6 +308,8 @@ class CommentPage(Schema):
     comments = fields.List(fields.Nested(CommentOut), required=True)
     next = fields.String(allow_none=True, required=True)
     total = fields.Integer(required=True)
+    closed = fields.Boolean(required=True, metadata={
+        "description": "The post takes no new comments: show no form."})
 
 
 # --- moderation -------------------------------------------------------------------------

@@ -69,32 +69,49 @@ def _long(n: int) -> str:
 
 
 @pytest.mark.parametrize(
-    ("change", "field"),
+    ("change", "field", "message"),
     [
-        ({"post": None}, "post"),
-        ({"post": ""}, "post"),
-        ({"post": _long(201)}, "post"),
-        ({"author_name": None}, "author_name"),
-        ({"author_name": "   "}, "author_name"),
-        ({"author_name": _long(101)}, "author_name"),
-        ({"author_name": "bad\x07name"}, "author_name"),
-        ({"author_email": "not-an-email"}, "author_email"),
-        ({"author_url": "javascript:alert(1)"}, "author_url"),
-        ({"author_url": "ftp://files.example.org/"}, "author_url"),
-        ({"author_url": "not a url"}, "author_url"),
-        ({"content": None}, "content"),
-        ({"content": "   \n\t "}, "content"),
-        ({"content": _long(10_001)}, "content"),
-        ({"content": "null\x00byte"}, "content"),
-        ({"content": 42}, "content"),
-        ({"parent_id": "abc"}, "parent_id"),
-        ({"parent_id": 0}, "parent_id"),
-        ({"parent_id": 999_999}, "parent_id"),
-        ({"admin": True}, "admin"),
+        ({"post": None}, "post", "Please say which post this comment is for."),
+        ({"post": ""}, "post", "Please say which post this comment is for."),
+        ({"post": _long(201)}, "post", "The post's name is too long (at most 200 characters)."),
+        ({"author_name": None}, "author_name", "Please write your name."),
+        ({"author_name": "   "}, "author_name", "Please write your name."),
+        ({"author_name": _long(101)}, "author_name",
+         "Your name is too long (at most 100 characters)."),
+        ({"author_name": "bad\x07name"}, "author_name",
+         "Please remove the control characters from your name."),
+        ({"author_name": 7}, "author_name", "Please write your name as text."),
+        ({"author_email": "not-an-email"}, "author_email",
+         "Please enter an e-mail address like name@example.org, or leave it empty."),
+        ({"author_email": "a" * 250 + "@example.org"}, "author_email",
+         "Your e-mail address is too long (at most 254 characters)."),
+        ({"author_url": "javascript:alert(1)"}, "author_url",
+         "Please enter a web address starting with http:// or https://, or leave it empty."),
+        ({"author_url": "ftp://files.example.org/"}, "author_url",
+         "Please enter a web address starting with http:// or https://, or leave it empty."),
+        ({"author_url": "not a url"}, "author_url",
+         "Please enter a web address starting with http:// or https://, or leave it empty."),
+        ({"author_url": "https://example.org/" + "a" * 2040}, "author_url",
+         "Your website's address is too long (at most 2,048 characters)."),
+        ({"content": None}, "content", "Please write a comment."),
+        ({"content": "   \n\t "}, "content", "Please write a comment."),
+        ({"content": _long(10_001)}, "content",
+         "Your comment is too long (at most 10,000 characters)."),
+        ({"content": "null\x00byte"}, "content", "NUL characters are not allowed."),
+        ({"content": "bell\x07"}, "content",
+         "Please remove the control characters from your comment."),
+        ({"content": 42}, "content", "Please write your comment as text."),
+        ({"parent_id": "abc"}, "parent_id",
+         "The comment you replied to is not a comment of this post."),
+        ({"parent_id": 0}, "parent_id",
+         "The comment you replied to is not a comment of this post."),
+        ({"parent_id": 999_999}, "parent_id",
+         "The comment you replied to is no longer shown on this post."),
+        ({"admin": True}, "admin", "Unknown field."),
     ],
 )
-def test_invalid_fields_get_422_problem_naming_the_field(
-    client, db, change: dict[str, Any], field: str
+def test_invalid_fields_get_422_problem_naming_the_field_in_words_for_readers(
+    client, db, change: dict[str, Any], field: str, message: str
 ) -> None:
     body = {k: v for k, v in {**VALID, **change}.items() if v is not None}
     response = client.post("/api/v1/comments", json=body)
@@ -102,7 +119,7 @@ def test_invalid_fields_get_422_problem_naming_the_field(
     assert response.mimetype == "application/problem+json"
     problem = response.get_json()
     assert problem["status"] == 422 and problem["title"]
-    assert field in problem["errors"]
+    assert problem["errors"][field] == [message]
     assert db.scalar(select(Comment).limit(1)) is None  # nothing stored
 
 

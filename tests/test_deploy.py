@@ -120,3 +120,32 @@ def test_api_docs_page_is_self_contained(client) -> None:
         script = response.get_data(as_text=True)
     assert "http://" not in script and "https://" not in script
     assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+
+
+def test_the_landing_page_links_what_make_run_prints(client, capsys, monkeypatch) -> None:
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location("make_run", ROOT / "scripts" / "run.py")
+    assert spec is not None and spec.loader is not None
+    make_run = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "make_run", make_run)  # its dataclasses look it up
+    spec.loader.exec_module(make_run)
+    make_run.announce("8000")
+    printed = re.findall(r"http://127\.0\.0\.1:8000(/[^\s<]*)", capsys.readouterr().out)
+    # The pages a person opens (not the API's own routes, which need a method or a post).
+    pages = {path for path in printed if not path.startswith("/api/v1/")} - {"/"}
+    assert {"/demo/china-closing-ai-gap", "/api/docs", "/moderate", "/readyz"} <= pages
+
+    page = client.get("/")
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    html = page.get_data(as_text=True)
+    links = set(re.findall(r'href="(/[^"]*)"', html))
+    assert pages <= links, pages - links
+    for link in links:
+        with client.get(link) as response:
+            # /moderate sends a visitor to its login; /readyz may say 503 (no worker here).
+            assert response.status_code in (200, 302, 503), link
+    assert "<script" not in html and "style=" not in html
+    assert "http://localhost/embed.js" in html  # the snippet names this service
+    assert "CORS_ORIGINS" in html

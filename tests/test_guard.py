@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 
 import pytest
@@ -11,6 +12,7 @@ from sqlalchemy import func, select
 from service.db import Comment, CommentEvent, CommentStatus, DecidedBy
 from service.guard import TOKEN_SALT
 from tests.readers import as_reader
+from worker import jobs
 
 READER_IP = {"REMOTE_ADDR": "198.51.100.20"}
 
@@ -21,7 +23,7 @@ def _token(app, post: str, age_seconds: float) -> str:
     serializer = URLSafeTimedSerializer(app.config["SECRET_KEY"], salt=TOKEN_SALT)
     signer = serializer.make_signer(TOKEN_SALT)
     signer.get_timestamp = lambda: int(time.time() - age_seconds)  # type: ignore[method-assign]
-    payload = serializer.dump_payload({"p": post})
+    payload = serializer.dump_payload({"p": post, "n": secrets.token_urlsafe(9)})
     return signer.sign(payload).decode()
 
 
@@ -50,21 +52,57 @@ def test_bot_traps_file_spam_quietly(client, db, run_worker, extra, reason) -> N
     assert (event.action, event.to_status) == ("bot-trap", "spam")
 
 
-def test_a_form_sent_too_fast_is_spam_and_a_human_pace_is_fine(app, client, db) -> None:
+def test_a_form_sent_too_fast_is_scored_then_held_and_a_human_pace_is_fine(
+        app, client, db, run_worker) -> None:
+    # Autofill or a pasted text is as fast as a bot: a moderator decides, not the trap.
     fast = _post(client, form_token=_token(app, "p", 0.5))
+    assert fast.status_code == 202
     fast_row = db.get(Comment, fast.get_json()["id"])
-    assert fast_row.status == CommentStatus.SPAM  # signed timestamps have 1 s resolution
+    assert fast_row.status == CommentStatus.PENDING  # signed timestamps have 1 s resolution
     assert fast_row.reasons[0].startswith("form sent ")
     human = _post(client, content="Took my time.", form_token=_token(app, "p", 40))
     assert db.get(Comment, human.get_json()["id"]).status == CommentStatus.PENDING
     other_post = _post(client, content="Wrong page.", form_token=_token(app, "q", 40))
     assert db.get(Comment, other_post.get_json()["id"]).reasons == ["form token from another post"]
+    run_worker()
+    db.expire_all()
+    fast_row = db.get(Comment, fast.get_json()["id"])
+    assert (fast_row.status, fast_row.decided_by) == (CommentStatus.HELD, DecidedBy.RULE)
+    assert fast_row.reasons[0].startswith("form sent ") and fast_row.spam_score is not None
+    assert db.get(Comment, human.get_json()["id"]).status == CommentStatus.PUBLISHED
+    # Rescoring the held queue keeps it held: the reason stays with the comment.
+    jobs.rescore(jobs.get_scorer(), ("held",))
+    db.expire_all()
+    assert db.get(Comment, fast.get_json()["id"]).status == CommentStatus.HELD
+
+
+def test_a_form_token_serves_one_comment_and_a_reused_one_is_held(app, client, db,
+                                                                   run_worker) -> None:
+    token = _token(app, "p", 40)
+    first = _post(client, content="My one comment.", form_token=token)
+    again = _post(client, content="A bot's second comment on the same token.", form_token=token)
+    assert first.status_code == again.status_code == 202  # a bot learns nothing
+    assert db.get(Comment, first.get_json()["id"]).reasons is None
+    reused = db.get(Comment, again.get_json()["id"])
+    assert reused.reasons == ["form token used before (a form serves one comment)"]
+    run_worker()
+    db.expire_all()
+    assert db.get(Comment, first.get_json()["id"]).status == CommentStatus.PUBLISHED
+    assert db.get(Comment, again.get_json()["id"]).status == CommentStatus.HELD
+    # A refused comment (an invalid field) does not spend its token: the fixed form posts.
+    fresh = _token(app, "p", 40)
+    assert _post(client, author_email="broken", form_token=fresh).status_code == 422
+    fixed = _post(client, content="Fixed my e-mail.", form_token=fresh)
+    assert db.get(Comment, fixed.get_json()["id"]).reasons is None
 
 
 def test_form_token_endpoint_issues_working_tokens(client, db) -> None:
     token = client.get("/api/v1/form-token?post=p").get_json()["token"]
+    # Two forms shown in the same second get different tokens (each serves one comment).
+    assert client.get("/api/v1/form-token?post=p").get_json()["token"] != token
     response = _post(client, form_token=token)
-    assert db.get(Comment, response.get_json()["id"]).status == CommentStatus.SPAM  # too fast
+    row = db.get(Comment, response.get_json()["id"])
+    assert row.status == CommentStatus.PENDING and row.reasons[0].startswith("form sent ")
     assert client.get("/api/v1/form-token").status_code == 422
 
 
@@ -75,6 +113,10 @@ def test_flood_control_per_ip_and_email(app, client) -> None:
     assert again.status_code == 429
     assert again.mimetype == "application/problem+json"
     assert 1 <= int(again.headers["Retry-After"]) <= 15
+    wait = int(again.headers["Retry-After"])
+    assert again.get_json()["detail"] == (
+        f"You're posting too fast; please wait {wait if wait > 1 else 'a'} "
+        f"second{'s' if wait > 1 else ''} and send your comment again.")
     other_ip = client.post("/api/v1/comments", environ_base={"REMOTE_ADDR": "198.51.100.21"},
                            json={"post": "p", "author_name": "Bo", "content": "Different."})
     assert other_ip.status_code == 202
@@ -101,6 +143,10 @@ def test_rate_limit_per_ip_answers_429(app, client) -> None:
     limited = _post(client, ip=ip, content="Comment 4")
     assert limited.mimetype == "application/problem+json"
     assert "Retry-After" in limited.headers
+    problem = limited.get_json()
+    assert problem["detail"] == ("You're posting too fast; please wait a minute and send "
+                                 "your comment again.")
+    assert problem["limit"] == "2 per 1 minute"  # the rule, for developers
 
 
 def test_rate_limit_per_post(app, client) -> None:
@@ -112,6 +158,8 @@ def test_rate_limit_per_post(app, client) -> None:
     third = client.post("/api/v1/comments", environ_base={"REMOTE_ADDR": "198.51.100.9"},
                         json={"post": "hot", "author_name": "A", "content": "c9"})
     assert third.status_code == 429
+    assert third.get_json()["detail"] == ("This post is getting a lot of comments right now; "
+                                          "please wait a minute and send yours again.")
     elsewhere = client.post("/api/v1/comments", environ_base={"REMOTE_ADDR": "198.51.100.9"},
                             json={"post": "calm", "author_name": "A", "content": "c10"})
     assert elsewhere.status_code == 202

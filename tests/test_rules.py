@@ -134,6 +134,9 @@ def test_closed_posts_refuse_new_comments(client, db, make_moderator, post_comme
     assert response.get_json()["detail"] == "Comments are closed on this post."
     assert db.scalar(select(Comment).limit(1)) is None
     assert post_comment(post="new-news").status_code == 202
+    # The listing says so, for a widget to show no form before the reader types.
+    assert client.get("/api/v1/posts/old-news/comments").get_json()["closed"] is True
+    assert client.get("/api/v1/posts/new-news/comments").get_json()["closed"] is False
 
 
 def test_trusted_commenters_skip_the_hold_band(app, client, db, make_moderator, post_comment,

@@ -71,3 +71,72 @@ def test_make_run_waits_for_a_missing_redis_and_starts_when_it_comes(
     assert code == 0, output
     assert "Traceback" not in output, output
     assert output.count("does not answer; waiting") == 1, output
+
+
+def _post_comment(base: str) -> dict | None:
+    import urllib.error
+    import urllib.request
+
+    body = json.dumps({"post": "china-closing-ai-gap", "author_name": "Mei",
+                       "content": "Is the 7-month lag measured from release dates?"}).encode()
+    request = urllib.request.Request(f"{base}/api/v1/comments", data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return json.loads(response.read())
+    except (urllib.error.URLError, OSError):
+        return None
+
+
+def _status(base: str, ident: int, secret: str) -> str | None:
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(f"{base}/api/v1/comments/{ident}",
+                                     headers={"X-Comment-Secret": secret})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return str(json.loads(response.read())["status"])
+    except (urllib.error.URLError, OSError):
+        return None
+
+
+def test_a_first_run_takes_comments_while_the_starter_model_trains(tmp_path: Path) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update(VAR_DIR=str(tmp_path), PORT=str(port), MODEL_DIR=str(tmp_path / "models"),
+               DATABASE_URL=f"sqlite:///{tmp_path / 'run.db'}", LOG_LEVEL="WARNING",
+               PYTHONUNBUFFERED="1")
+    log_path = tmp_path / "run.log"
+    with log_path.open("wb") as log:
+        run = subprocess.Popen([sys.executable, "scripts/run.py"], env=env, cwd=ROOT,
+                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 240
+        accepted = None
+        while accepted is None:
+            assert run.poll() is None and time.monotonic() < deadline, log_path.read_text()
+            accepted = _post_comment(base)
+            time.sleep(0.2)
+        # Accepted before any model existed: the supervisor had not said it was trained.
+        assert "starter model trained" not in log_path.read_text(), log_path.read_text()
+        assert not (tmp_path / "models" / "ACTIVE").exists()
+        status = None
+        while status in (None, "pending"):
+            assert run.poll() is None and time.monotonic() < deadline, log_path.read_text()
+            status = _status(base, accepted["id"], accepted["secret"])
+            time.sleep(0.5)
+    finally:
+        os.killpg(run.pid, signal.SIGINT)
+        code = run.wait(timeout=60)
+    output = log_path.read_text()
+    assert code == 0 and "Traceback" not in output, output
+    assert status == "published", output  # decided by the model once it was trained
+    lines = output.splitlines()
+    announced = next(i for i, line in enumerate(lines) if "* comment service at" in line)
+    trained = next(i for i, line in enumerate(lines) if "* starter model trained in" in line)
+    assert announced < trained, output
+    assert any("* training the starter model (first run only):" in line
+               for line in lines[announced:trained]), output  # a progress line meanwhile
+    assert "CORS_ORIGINS=https://your-blog.example" in output  # what embedding needs

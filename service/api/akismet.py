@@ -343,14 +343,16 @@ def _signals(data: dict[str, Any], received: float) -> dict[str, Any]:
     return signals
 
 
-def _bot_trap(signals: dict[str, Any]) -> str | None:
-    """The plugin's honeypot and page-load time, judged like the widget's (service.guard)."""
+def _bot_trap(signals: dict[str, Any]) -> tuple[str, str] | None:
+    """The plugin's honeypot and page-load time, judged like the widget's (service.guard):
+    ``("spam", reason)`` for a filled honeypot, ``("held", reason)`` for a fast form (scored,
+    then held for a moderator: autofill and pasted text are fast too)."""
     if signals.get("honeypot_filled"):
-        return "honeypot field filled in"
+        return "spam", "honeypot field filled in"
     elapsed = signals.get("fill_seconds")
     # Below -60 s the blog's and the reader's clocks disagree: it proves nothing.
     if elapsed is not None and -60 < elapsed < MIN_FILL_SECONDS:
-        return f"form sent {max(elapsed, 0):.1f} s after the page loaded"
+        return "held", f"form sent {max(elapsed, 0):.1f} s after the page loaded"
     return None
 
 
@@ -478,15 +480,19 @@ def comment_check() -> Response:
     else:
         signals = _signals(data, received)
         trap = _bot_trap(signals)
-        verdict = None if trap is None else {
-            "status": CommentStatus.SPAM, "decided_by": DecidedBy.RULE, "reasons": [trap]}
+        verdict = None
+        if trap is not None and trap[0] == "spam":
+            verdict = {"status": CommentStatus.SPAM, "decided_by": DecidedBy.RULE,
+                       "reasons": [trap[1]]}
+        elif trap is not None:  # pending: the worker's rules hold it after scoring
+            columns = {**columns, "reasons": [trap[1]]}
         comment, check = record_check(session, site, columns, signals, verdict)
         guid = check.guid
         session.commit()
         log.info("site %s: comment-check stored as comment %s", site.id, comment.id,
                  extra={"comment_id": comment.id})
         session.close()
-        if trap is None:
+        if verdict is None:
             try:
                 queue.request_scoring(queue.scoring_queue())
             except RedisError:

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Table, bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from service import database, guard, limits, queue, readers, webhooks
+from service.api import html_form
 from service.api.body import parse_body, post_path
 from service.db import Comment, CommentEvent, CommentStatus, DecidedBy, PostSettings
 from service.db.comments import hash_secret
@@ -40,6 +41,8 @@ log = logging.getLogger(__name__)
 blp = Blueprint(
     "comments", __name__, url_prefix="/api/v1", description="Submit and read comments."
 )
+# A browser's plain HTML form gets a 303 back to its page (or a page of its own), not JSON.
+blp.after_request(html_form.answer)
 
 _BODY_DOC = {
     "required": True,
@@ -151,6 +154,9 @@ class Comments(MethodView):
         "description": "A retry with the same key returns the same comment.",
     }])
     @blp.response(202, CommentAccepted, description="Stored; it will be scored shortly.")
+    @blp.alt_response(303, description="A browser's plain HTML form (a form body, `Accept` "
+                      "preferring text/html): back to its `return_to` or Referer page, with "
+                      "`?comment=ID&comment_status=pending`. Refusals answer an HTML page.")
     @blp.alt_response(422, schema=Problem, content_type=PROBLEM_JSON,
                       description="A field is invalid (problem+json with `errors`).")
     @blp.alt_response(409, schema=Problem, content_type=PROBLEM_JSON,
@@ -162,6 +168,7 @@ class Comments(MethodView):
         key = _idempotency_key()
         fields = parse_body(_COMMENT_IN)
         honeypot, form_token = fields.pop("hp_website"), fields.pop("form_token")
+        fields.pop("return_to")  # read by html_form.answer, for a browser's plain form
         reader_id = readers.id_from(current_app.config["SECRET_KEY"],
                                     fields.pop("reader_token")) or readers.new_id()
         # The busiest route: SQLAlchemy core on the request session's connection (the ORM's
@@ -178,7 +185,7 @@ class Comments(MethodView):
             if parent is None or parent.post != fields["post"] or \
                     parent.status != CommentStatus.PUBLISHED:
                 raise InvalidFieldError(
-                    "parent_id", "Must be a published comment of the same post."
+                    "parent_id", "The comment you replied to is no longer shown on this post."
                 )
         ip = _client_ip()
         # Identical submissions wait here for each other until the first one commits, so
@@ -188,7 +195,7 @@ class Comments(MethodView):
         if not limits.is_exempt():
             guard.check_flood(queue.redis(), limits.client_network(), fields.get("author_email"),
                               current_app.config["FLOOD_SECONDS"])
-        trap = guard.check_bot_traps(fields["post"], honeypot, form_token)
+        trap = guard.check_bot_traps(fields["post"], honeypot, form_token, queue.redis())
         now = utcnow()
         secret, secret_hash = new_secret()
         row = {
@@ -205,6 +212,8 @@ class Comments(MethodView):
         if trap.spam_reason:
             row.update(status=CommentStatus.SPAM, decided_by=DecidedBy.RULE,
                        reasons=[trap.spam_reason], decided_at=now)
+        elif trap.hold_reason:
+            row["reasons"] = [trap.hold_reason]  # pending: the worker scores it, then holds it
         try:
             result = connection.execute(_INSERT, row)
             ident = int(result.inserted_primary_key[0])  # type: ignore[index]
@@ -321,4 +330,5 @@ class PostComments(MethodView):
             "comments": rows,
             "next": str(rows[-1].id) if more else None,
             "total": total or 0,
+            "closed": bool(session.scalar(_CLOSED, {"post": post})),
         }

@@ -5,28 +5,51 @@
 (function () {
   const METHODS = ["get", "post", "put", "patch", "delete"];
 
-  function el(tag, attrs, ...children) {
-    const node = document.createElement(tag);
-    for (const [key, value] of Object.entries(attrs || {})) {
-      if (value !== undefined && value !== null) node.setAttribute(key, value);
-    }
-    for (const child of children.flat()) {
+  // Append children to node: nodes as they are, text as text, arrays (nested at any depth,
+  // as the builders below return them) element by element; null, undefined and false skipped.
+  function appendAll(node, children) {
+    for (const child of children.flat(Infinity)) {
       if (child === null || child === undefined || child === false) continue;
       node.append(child instanceof Node ? child : String(child));
     }
     return node;
   }
 
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [key, value] of Object.entries(attrs || {})) {
+      if (value !== undefined && value !== null) node.setAttribute(key, value);
+    }
+    return appendAll(node, children);
+  }
+
   function refName(ref) {
     return ref.split("/").pop();
   }
 
+  // A local reference ("#/components/schemas/X", "#/components/responses/Y") and its target.
   function resolve(spec, schema) {
     if (schema && schema.$ref) {
-      const name = refName(schema.$ref);
-      return [name, (spec.components.schemas || {})[name] || {}];
+      let target = spec;
+      for (const part of schema.$ref.replace(/^#\//, "").split("/")) {
+        target = target && target[part];
+      }
+      return [refName(schema.$ref), target || {}];
     }
     return [null, schema || {}];
+  }
+
+  // Descriptions come from docstrings: `code` and ``code`` spans become <code>, the rest
+  // stays text.
+  function prose(text) {
+    const parts = [];
+    let last = 0;
+    for (const match of String(text).matchAll(/``(.+?)``|`([^`]+)`/g)) {
+      parts.push(text.slice(last, match.index), el("code", {}, match[1] || match[2]));
+      last = match.index + match[0].length;
+    }
+    parts.push(String(text).slice(last));
+    return parts;
   }
 
   function typeOf(spec, schema) {
@@ -34,7 +57,7 @@
     if (schema.$ref) return el("a", { href: "#schema-" + refName(schema.$ref) }, refName(schema.$ref));
     if (schema.type === "array") return el("span", {}, "array of ", typeOf(spec, schema.items));
     if (schema.allOf) return el("span", {}, schema.allOf.map((s) => typeOf(spec, s)));
-    let text = schema.type || "object";
+    let text = schema.type || (schema.enum ? "string" : "object");
     if (schema.format) text += " (" + schema.format + ")";
     if (schema.nullable) text += ", nullable";
     return text;
@@ -65,8 +88,8 @@
         return el("tr", {},
           el("td", {}, el("code", {}, name), required.has(name) ? el("span", { class: "req" }, " required") : null),
           el("td", {}, typeOf(spec, prop)),
-          el("td", {}, [constraints(inner), prop.description || inner.description || ""]
-            .filter(Boolean).join(". ")));
+          el("td", {}, prose([constraints(inner), prop.description || inner.description || ""]
+            .filter(Boolean).join(". "))));
       })));
   }
 
@@ -78,7 +101,8 @@
         el("td", {}, el("code", {}, p.name), p.required ? el("span", { class: "req" }, " required") : null),
         el("td", {}, p.in),
         el("td", {}, typeOf(spec, p.schema)),
-        el("td", {}, [constraints(p.schema || {}), p.description || ""].filter(Boolean).join(". "))))));
+        el("td", {}, prose([constraints(p.schema || {}), p.description || ""].filter(Boolean)
+          .join(". ")))))));
   }
 
   function content(spec, body) {
@@ -92,8 +116,8 @@
     const parts = [
       el("h3", { id }, el("span", { class: "method method-" + method }, method.toUpperCase()),
         " ", el("code", {}, path)),
-      op.summary ? el("p", { class: "summary" }, op.summary) : null,
-      op.description ? el("p", {}, op.description) : null,
+      op.summary ? el("p", { class: "summary" }, prose(op.summary)) : null,
+      op.description ? el("p", {}, prose(op.description)) : null,
       op.security && op.security.length ? el("p", { class: "muted" }, "Needs a moderator's Bearer token.") : null,
     ];
     if (op.parameters && op.parameters.length) {
@@ -104,7 +128,7 @@
     for (const [code, response] of Object.entries(op.responses || {})) {
       const [, resolved] = resolve(spec, response);
       parts.push(el("div", { class: "response" },
-        el("p", {}, el("strong", {}, code), " ", resolved.description || ""),
+        el("p", {}, el("strong", {}, code), " ", prose(resolved.description || "")),
         content(spec, resolved)));
     }
     return [id, el("section", { class: "operation" }, parts)];
@@ -131,18 +155,18 @@
     nav.replaceChildren();
     for (const { tag, ops } of tags.values()) {
       if (!ops.length) continue;
-      main.append(el("h2", { id: "tag-" + tag.name }, tag.name),
+      appendAll(main, [el("h2", { id: "tag-" + tag.name }, tag.name),
         tag.description ? el("p", { class: "muted" }, tag.description) : null,
-        ops.map(([, section]) => section));
-      nav.append(el("h2", {}, el("a", { href: "#tag-" + tag.name }, tag.name)),
+        ops.map(([, section]) => section)]);
+      appendAll(nav, [el("h2", {}, el("a", { href: "#tag-" + tag.name }, tag.name)),
         el("ul", {}, ops.map(([id, section]) => el("li", {},
-          el("a", { href: "#" + id }, section.querySelector("h3").textContent)))));
+          el("a", { href: "#" + id }, section.querySelector("h3").textContent))))]);
     }
     const schemas = (spec.components && spec.components.schemas) || {};
     main.append(el("h2", { id: "schemas" }, "Schemas"));
     for (const [name, schema] of Object.entries(schemas)) {
       main.append(el("section", { class: "schema", id: "schema-" + name },
-        el("h3", {}, name), schema.description ? el("p", {}, schema.description) : null,
+        el("h3", {}, name), schema.description ? el("p", {}, prose(schema.description)) : null,
         propertiesTable(spec, schema)));
     }
     nav.append(el("h2", {}, el("a", { href: "#schemas" }, "Schemas")));

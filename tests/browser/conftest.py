@@ -15,6 +15,8 @@ from playwright.sync_api import expect
 from werkzeug.serving import make_server
 
 CHROMIUM = Path("/usr/bin/chromium")
+# Screenshots a test run leaves for people to look at (git-ignored).
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
                  "--disable-background-networking", "--disable-component-update",
                  "--no-first-run", "--disable-sync"]
@@ -59,6 +61,23 @@ def page(browser: Any, live_server: str) -> Iterator[Any]:
     yield page
     context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+@pytest.fixture
+def screenshot() -> Callable[[Any, str], Path]:
+    """Save a screenshot of a page (whole) or of a locator's element as
+    test-output/screenshots/<name>.png; returns the path."""
+
+    def _take(target: Any, name: str, full_page: bool = True) -> Path:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        path = SCREENSHOTS / f"{name}.png"
+        if hasattr(target, "goto"):  # a Page
+            target.screenshot(path=str(path), full_page=full_page)
+        else:
+            target.screenshot(path=str(path))
+        return path
+
+    return _take
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
 from service import create_app
-from service.db import Comment, CommentStatus
+from service.db import Comment, CommentStatus, PostSettings
 from service.guard import MIN_FILL_SECONDS
 
 pytestmark = pytest.mark.browser
@@ -45,9 +45,23 @@ class Blog:
         self.server = make_server("127.0.0.1", 0, self.wsgi, threaded=True)
         self.origin = f"http://127.0.0.1:{self.server.server_port}"
 
+    # A theme without JavaScript: the form posts straight to the service.
+    PLAIN = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>A plain blog</title></head>
+<body><h1>A post with a plain form</h1>
+<form method="post" action="{service}/api/v1/comments">
+<input type="hidden" name="post" value="{post}">
+<input type="hidden" name="return_to" value="{origin}/plain/a-post/">
+<label>Name <input name="author_name"></label>
+<textarea name="content"></textarea>
+<button type="submit">Post Comment</button></form></body></html>"""
+
     def wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
-        """Every path answers the blog post."""
+        """/plain/... answers the plain form; every other path the blog post with the widget."""
         service = html.escape(self.service)
+        if environ["PATH_INFO"].startswith("/plain/"):
+            start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
+            return [self.PLAIN.format(service=service, post=SLUG, origin=self.origin).encode()]
         csp = (f"default-src 'self'; script-src 'self' {service}; "
                f"style-src 'self' {service}; connect-src 'self' {service}")
         start_response("200 OK", [("Content-Type", "text/html; charset=utf-8"),
@@ -182,14 +196,16 @@ def test_a_reader_posts_a_comment_and_sees_it_once_a_worker_publishes_it(
 
 
 @pytest.mark.parametrize("how", ["held by the worker", "honeypot filled", "sent too fast"])
-def test_a_comment_not_published_reads_awaiting_moderation(
-        page: Any, db: Any, how: str) -> None:
+def test_a_comment_not_published_stays_visible_to_its_author_marked_awaiting_moderation(
+        page: Any, db: Any, browser: Any, live_server: str, run_worker: Callable[[], int],
+        screenshot: Callable[..., Any], how: str) -> None:
     open_demo(page)
-    if how == "sent too fast":
+    text = f"A comment that ends up {how}."
+    if how == "sent too fast":  # autofill or a pasted text: held for a person, not spam
         page.fill("input[name=name]", "Quick")
-        page.fill("textarea[name=comment]", "Posted the instant the form appeared.")
+        page.fill("textarea[name=comment]", text)
     else:
-        fill_form(page, content=f"A comment that ends up {how}.")
+        fill_form(page, content=text)
     if how == "honeypot filled":
         page.fill("input[name=hp_website]", "https://bot.example/", force=True)
     submit(page)
@@ -197,11 +213,131 @@ def test_a_comment_not_published_reads_awaiting_moderation(
     if how == "held by the worker":
         comment.status = CommentStatus.HELD
         db.commit()
+    elif how == "sent too fast":
+        assert comment.status == CommentStatus.PENDING
+        run_worker()
+        db.refresh(comment)
+        assert comment.status == CommentStatus.HELD
+        assert comment.reasons[0].startswith("form sent ")
     else:  # a bot trap filed it as spam at once; the reader is told the same thing
         assert comment.status == CommentStatus.SPAM
 
     expect(page.locator(".cw-notice")).to_have_text(AWAITING)
-    expect(page.locator(".cw-list .cw-comment")).to_have_count(0)
+    mine = page.locator(".cw-list .cw-comment.cw-mine.cw-awaiting")
+    expect(mine).to_have_count(1)
+    expect(mine.locator(".cw-body")).to_have_text(text)
+    expect(mine.locator(".cw-awaiting-badge")).to_have_text("Awaiting moderation")
+    expect(mine.locator(".cw-reply")).to_be_hidden()
+    expect(page.locator(".cw-title")).to_have_text("0 Comments")  # counts published only
+    if how == "held by the worker":
+        screenshot(page.locator("#comments"), "widget-awaiting-moderation")
+
+    # After a reload the widget finds it again from the secret it kept.
+    page.reload()
+    mine = page.locator(".cw-list .cw-comment.cw-awaiting")
+    expect(mine.locator(".cw-body")).to_have_text(text)
+    expect(mine.locator(".cw-awaiting-badge")).to_have_text("Awaiting moderation")
+    expect(page.locator(".cw-list-status")).to_be_hidden()
+    # Nobody else sees it.
+    other = browser.new_context(base_url=live_server)
+    try:
+        stranger = other.new_page()
+        open_demo(stranger)
+        expect(stranger.locator(".cw-list-status")).to_have_text("No comments yet. Be the first!")
+        expect(stranger.locator(".cw-comment")).to_have_count(0)
+    finally:
+        other.close()
+
+
+def test_an_awaiting_comment_turns_into_a_published_one_for_its_author(
+        page: Any, db: Any, run_worker: Callable[[], int]) -> None:
+    open_demo(page)
+    fill_form(page, content="Held first, then approved by a moderator.")
+    submit(page)
+    comment = db.scalars(select(Comment)).one()
+    comment.status = CommentStatus.HELD
+    db.commit()
+    expect(page.locator(".cw-awaiting .cw-body")).to_have_text(
+        "Held first, then approved by a moderator.")
+    comment.status = CommentStatus.PUBLISHED
+    db.commit()
+    page.reload()
+    expect(page.locator(".cw-title")).to_have_text("1 Comment")
+    expect(page.locator(".cw-comment")).to_have_count(1)
+    expect(page.locator(".cw-awaiting")).to_have_count(0)
+    # Published: no longer kept in the browser.
+    assert page.evaluate("() => Object.keys(localStorage).filter("
+                         "(key) => key.startsWith('cw-mine:')).length") == 0
+
+
+def test_the_widget_remembers_name_email_and_website_only_when_the_reader_asks(
+        page: Any) -> None:
+    open_demo(page)
+    remember = page.get_by_label("Save my name, e-mail and website in this browser")
+    expect(remember).not_to_be_checked()
+    page.fill("input[name=website]", "https://mei.example/")
+    fill_form(page, content="Please remember me.")
+    remember.check()
+    submit(page)
+    page.reload()
+    expect(page.locator("input[name=name]")).to_have_value("Mei")
+    expect(page.locator("input[name=email]")).to_have_value("mei@example.org")
+    expect(page.locator("input[name=website]")).to_have_value("https://mei.example/")
+    expect(remember).to_be_checked()
+    expect(page.locator("textarea[name=comment]")).to_have_value("")
+
+    # Unticked: forgotten after the next comment.
+    remember.uncheck()
+    page.fill("textarea[name=comment]", "And now forget me, please.")
+    page.wait_for_timeout((MIN_FILL_SECONDS + 0.5) * 1000)
+    submit(page)
+    page.reload()
+    expect(page.locator(".cw-title")).to_have_text(re.compile(r"^\d+ Comments?$"))
+    expect(page.locator("input[name=name]")).to_have_value("")
+    expect(page.locator("input[name=website]")).to_have_value("")
+    expect(remember).not_to_be_checked()
+
+
+def test_a_closed_post_shows_no_form(page: Any, db: Any, published: Callable[..., int],
+                                    screenshot: Callable[..., Any]) -> None:
+    published(author_name="Ada", content="Said before the post was closed.")
+    db.add(PostSettings(post=SLUG, closed=True))
+    db.commit()
+    open_demo(page)
+    expect(page.locator(".cw-body")).to_have_text("Said before the post was closed.")
+    expect(page.locator(".cw-closed")).to_have_text("Comments are closed.")
+    expect(page.locator(".cw-form")).to_be_hidden()
+    expect(page.locator("textarea[name=comment]")).to_be_hidden()
+    expect(page.locator(".cw-reply")).to_be_hidden()  # no replies either
+    screenshot(page.locator("#comments"), "widget-closed-post")
+
+
+LINKED = ("Sources: https://example.org/a_(b)?q=1&r=2. And (see http://example.net/x), "
+          "not javascript:alert(1) nor data:text/html,hi; "
+          '<a href="https://evil.example/" onclick="x()">x</a> '
+          'or https://"onmouseover="window.__pwned=1 ok')
+
+
+def test_addresses_in_comments_become_safe_links(page: Any, published: Callable[..., int],
+                                                 screenshot: Callable[..., Any]) -> None:
+    published(author_name="Lin", content=LINKED)
+    open_demo(page)
+    body = page.locator(".cw-body")
+    expect(body).to_have_text(LINKED)  # every character still there, as text
+    links = body.locator("a")
+    expect(links).to_have_count(3)
+    hrefs = [links.nth(i).get_attribute("href") for i in range(3)]
+    assert hrefs == ["https://example.org/a_(b)?q=1&r=2", "http://example.net/x",
+                     "https://evil.example/"]
+    assert [links.nth(i).text_content() for i in range(3)] == hrefs
+    for i in range(3):
+        expect(links.nth(i)).to_have_attribute("rel", "nofollow ugc noopener")
+        assert links.nth(i).get_attribute("onclick") is None
+        assert links.nth(i).get_attribute("onmouseover") is None
+    expect(page.locator(".cw-list [onclick], .cw-list [onmouseover]")).to_have_count(0)
+    body.locator("a").nth(1).hover()
+    assert page.evaluate("window.__pwned") is None
+    screenshot(page.locator("#comments"), "widget-linked-urls")
 
 
 def test_an_invalid_email_shows_the_services_error_next_to_the_field(page: Any, db: Any) -> None:
@@ -299,3 +435,62 @@ def test_the_widget_keeps_the_reader_token_and_sends_it_with_the_next_comment(
     db.expire_all()
     second = db.scalars(select(Comment).where(Comment.id != first.id)).one()
     assert second.reader_id == first.reader_id is not None
+
+
+@pytest.fixture
+def service_without_cors(app: Flask) -> Iterator[str]:
+    """The same service on another port with CORS_ORIGINS unset (the default)."""
+    keys = ("TESTING", "DATABASE_URL", "REDIS_URL", "MODEL_DIR", "QUEUE_NAME")
+    bare = create_app({key: app.config[key] for key in keys})
+    assert not bare.config["CORS_ORIGINS"]
+    server = make_server("127.0.0.1", 0, bare, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="no-cors", daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=10)
+    server.server_close()
+    bare.extensions["db_engine"].dispose()
+
+
+def test_embedding_without_cors_origins_tells_the_site_owner_what_to_set(
+        page: Any, blog: Blog, service_without_cors: str,
+        screenshot: Callable[..., Any]) -> None:
+    blog.service = service_without_cors
+    console: list[str] = []
+    page.on("console", lambda message: console.append(message.text)
+            if message.type == "error" else None)
+    page.goto(f"{blog.origin}/2026/01/a-post")
+    status = page.locator(".cw-list-status")
+    expect(status).to_contain_text("The comments cannot be shown on this site yet.")
+    hint = status.locator(".cw-owner-hint")
+    expect(hint).to_contain_text(f"CORS_ORIGINS={blog.origin}")
+    expect(hint).to_contain_text(service_without_cors)
+    expect(page.locator(".cw-form")).to_be_hidden()  # it could not post either
+    assert any(f"CORS_ORIGINS={blog.origin}" in line for line in console), console
+    screenshot(page.locator(".cw"), "widget-embedded-without-cors")
+
+
+def test_a_plain_form_without_javascript_comes_back_to_its_page(
+        page: Any, blog: Blog, live_server: str, db: Any,
+        screenshot: Callable[..., Any]) -> None:
+    blog.service = live_server
+    page.goto(f"{blog.origin}/plain/a-post/")
+    page.fill("input[name=author_name]", "Noscript Nora")
+    page.fill("textarea[name=content]", "Sent by a theme without any JavaScript.")
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(re.escape(f"{blog.origin}/plain/a-post/") +
+                                 r"\?comment=\d+&comment_status=pending$"))
+    comment = db.scalars(select(Comment)).one()
+    assert page.url.endswith(f"?comment={comment.id}&comment_status=pending")
+    assert comment.author_name == "Noscript Nora" and comment.status == CommentStatus.PENDING
+
+    # A refusal answers a page in words, not JSON.
+    page.goto(f"{blog.origin}/plain/a-post/")
+    page.fill("textarea[name=content]", "Forgot my name.")
+    page.click("button[type=submit]")
+    expect(page.locator("h1")).to_have_text("Your comment could not be posted")
+    expect(page.locator("li")).to_have_text("Name: Please write your name.")
+    expect(page.get_by_role("link", name="« Back to the post")).to_have_attribute(
+        "href", f"{blog.origin}/plain/a-post/")
+    screenshot(page, "plain-form-refused", full_page=False)

@@ -19,6 +19,15 @@
  * keeps it in localStorage (on the blog's origin) and sends it with this reader's later comments.
  * Once a moderator approved comments sent with it, the reader is trusted (skips the hold band);
  * an e-mail address alone never is.
+ *
+ * A reader's own comments: the 202's per-comment `secret` is kept in localStorage too (per post,
+ * the newest MAX_MINE), so after a reload the widget asks GET /comments/<id> with
+ * X-Comment-Secret and shows its author a comment not yet published, marked "Awaiting
+ * moderation" (nobody else sees it). Name, e-mail and website are remembered only when the
+ * reader ticks the box.
+ *
+ * Links: http(s) addresses in a comment become links (rel="nofollow ugc noopener"), built as
+ * elements around text nodes, so nothing of the comment is ever parsed as HTML.
  */
 (function () {
   "use strict";
@@ -33,6 +42,10 @@
   var POLL_INTERVAL_MS = 1500;
   var POLL_DURATION_MS = 60000; // scoring takes seconds; after a minute we stop asking
   var AWAITING = "Your comment is awaiting moderation.";
+  var CLOSED = "Comments are closed.";
+  var MAX_MINE = 20; // own unpublished comments remembered per post
+  // An http(s) address up to whitespace or a character no address holds unescaped.
+  var URL_IN_TEXT = /\bhttps?:\/\/[^\s<>"'`]+/gi;
 
   var FIELDS = [
     // [API field, input name, label, element, type, hint]
@@ -43,6 +56,23 @@
   ];
   var instances = 0;
   var READER_KEY = "cw-reader-token:" + ORIGIN;
+  var AUTHOR_KEY = "cw-author:" + ORIGIN;
+
+  function load(key) {
+    try {
+      var value = window.localStorage.getItem(key);
+      return value ? JSON.parse(value) : null;
+    } catch (e) {
+      return null; // storage disabled or a value from elsewhere
+    }
+  }
+
+  function store(key, value) {
+    try {
+      if (value === null) window.localStorage.removeItem(key);
+      else window.localStorage.setItem(key, JSON.stringify(value));
+    } catch (e) { /* storage disabled or full: nothing kept */ }
+  }
 
   function readerToken() {
     try {
@@ -80,6 +110,29 @@
     } catch (e) {
       return null;
     }
+  }
+
+  // Append ``text`` to ``parent`` with its http(s) addresses as links. A trailing full stop,
+  // comma or unbalanced bracket ends the sentence, not the address.
+  function appendLinked(parent, text) {
+    var last = 0;
+    text.replace(URL_IN_TEXT, function (match, offset) {
+      var address = match.replace(/[.,;:!?]+$/, "");
+      while (/[)\]]$/.test(address) &&
+             (address.match(/[(\[]/g) || []).length < (address.match(/[)\]]/g) || []).length) {
+        address = address.slice(0, -1).replace(/[.,;:!?]+$/, "");
+      }
+      var href = safeUrl(address);
+      if (!href || address.length <= "https://".length) return match;
+      if (offset > last) parent.appendChild(document.createTextNode(text.slice(last, offset)));
+      var link = el("a", "cw-url", address);
+      link.href = href;
+      link.rel = "nofollow ugc noopener";
+      parent.appendChild(link);
+      last = offset + address.length;
+      return match;
+    });
+    if (last < text.length) parent.appendChild(document.createTextNode(text.slice(last)));
   }
 
   function formatDate(iso) {
@@ -173,14 +226,19 @@
     this.parentId = null;
     this.formToken = null;
     this.antiBot = false; // does the service offer form tokens (and so know the honeypot)?
+    this.mineKey = "cw-mine:" + ORIGIN + ":" + post;
     this.build();
-    this.loadComments(null);
+    var self = this;
+    this.loadComments(null).then(function (loaded) {
+      if (loaded) self.showMine();
+    });
     this.fetchToken();
   }
 
   Widget.prototype.build = function () {
     var self = this;
     var section = el("section", "cw");
+    this.section = section;
     section.setAttribute("aria-label", "Comments");
 
     this.title = el("h2", "cw-title", "Comments");
@@ -243,6 +301,23 @@
       self.errors[spec[0]] = error;
     });
 
+    var remember = el("p", "cw-field cw-remember");
+    this.remember = el("input", "cw-checkbox");
+    this.remember.type = "checkbox";
+    this.remember.id = this.prefix + "remember";
+    var rememberLabel = el("label", "cw-remember-label",
+      "Save my name, e-mail and website in this browser for the next time I comment.");
+    rememberLabel.htmlFor = this.remember.id;
+    remember.append(this.remember, " ", rememberLabel);
+    form.appendChild(remember);
+    var saved = load(AUTHOR_KEY);
+    if (saved && typeof saved === "object") {
+      ["author_name", "author_email", "author_url"].forEach(function (field) {
+        if (typeof saved[field] === "string") self.inputs[field].value = saved[field];
+      });
+      this.remember.checked = true;
+    }
+
     // The honeypot: off-screen for people (by class, no inline style), skipped by keyboards
     // and screen readers, left empty by humans; form-filling bots tend to fill it.
     var trap = el("div", "cw-hp");
@@ -276,6 +351,9 @@
     });
     this.form = form;
     section.appendChild(form);
+    this.closed = el("p", "cw-closed", CLOSED);
+    this.closed.hidden = true;
+    section.appendChild(this.closed);
 
     while (this.root.firstChild) this.root.removeChild(this.root.firstChild);
     this.root.appendChild(section);
@@ -295,19 +373,54 @@
       (cursor ? "&cursor=" + encodeURIComponent(cursor) : "");
     this.more.disabled = true;
     return request("GET", path).then(function (answer) {
-      if (answer.status !== 200 || !answer.data) throw new Error("status " + answer.status);
+      if (answer.status !== 200 || !answer.data) {
+        var failed = new Error("status " + answer.status);
+        failed.answered = true;
+        throw failed;
+      }
       answer.data.comments.forEach(function (comment) { self.addComment(comment); });
       self.next = answer.data.next;
       self.more.hidden = !self.next;
       self.setTotal(answer.data.total);
       self.listStatus.textContent = answer.data.total ? "" : "No comments yet. Be the first!";
       self.listStatus.hidden = !!answer.data.total;
-    }).catch(function () {
+      if (answer.data.closed) self.close();
+      return true;
+    }).catch(function (error) {
       self.listStatus.hidden = false;
       self.listStatus.textContent = "The comments could not be loaded. Please try again later.";
-    }).then(function () {
+      if (!error.answered && cursor === null) self.explainFailure();
+      return false;
+    }).then(function (loaded) {
       self.more.disabled = false;
+      return loaded;
     });
+  };
+
+  // The post takes no more comments: no form to type into, one line saying so.
+  Widget.prototype.close = function () {
+    this.form.hidden = true;
+    this.closed.hidden = false;
+    this.section.classList.add("cw-is-closed"); // no "Reply" either
+    this.setParent(null);
+  };
+
+  // No answer at all. From another origin, the usual cause is the service not allowing this
+  // blog (CORS): the service itself answers a no-cors request, but not a readable one. Say
+  // what the site owner must set, on the page and in the console.
+  Widget.prototype.explainFailure = function () {
+    var self = this;
+    var here = window.location.origin;
+    if (here === ORIGIN) return;
+    fetch(ORIGIN + "/healthz", { mode: "no-cors", credentials: "omit" }).then(function () {
+      var text = "Site owner: the comment service at " + ORIGIN + " does not allow this site (" +
+        here + "). Add it to the service's CORS_ORIGINS setting (CORS_ORIGINS=" + here +
+        ") and restart it.";
+      if (window.console && console.error) console.error("Comments widget: " + text);
+      self.listStatus.textContent = "The comments cannot be shown on this site yet.";
+      self.listStatus.appendChild(el("span", "cw-hint cw-owner-hint", text));
+      self.form.hidden = true;
+    }).catch(function () { /* the service is down: nothing more to say */ });
   };
 
   Widget.prototype.renderBody = function (content) {
@@ -316,7 +429,7 @@
       var p = el("p");
       paragraph.split("\n").forEach(function (line, index) {
         if (index) p.appendChild(document.createElement("br"));
-        p.appendChild(document.createTextNode(line));
+        appendLinked(p, line);
       });
       body.appendChild(p);
     });
@@ -325,8 +438,22 @@
 
   Widget.prototype.addComment = function (comment) {
     var self = this;
-    if (this.nodes[comment.id]) return this.nodes[comment.id];
-    var item = el("li", "cw-comment");
+    var existing = this.nodes[comment.id];
+    if (existing) {
+      if (comment.status === "published" && existing.classList.contains("cw-awaiting")) {
+        // Its author was looking at it while it waited: now everyone sees it.
+        existing.classList.remove("cw-awaiting");
+        var badge = existing.querySelector(":scope > .cw-card .cw-awaiting-badge");
+        if (badge) badge.remove();
+        var note = existing.querySelector(":scope > .cw-card .cw-awaiting-note");
+        if (note) note.remove();
+        var replyButton = existing.querySelector(":scope > .cw-card .cw-reply");
+        if (replyButton) replyButton.hidden = false;
+      }
+      return existing;
+    }
+    var awaiting = comment.status === "pending" || comment.status === "held";
+    var item = el("li", "cw-comment" + (awaiting ? " cw-awaiting" : ""));
     item.id = this.prefix + "comment-" + comment.id;
     item.setAttribute("data-comment-id", String(comment.id));
     var article = el("article", "cw-card");
@@ -346,10 +473,17 @@
     var replyCount = el("span", "cw-reply-count");
     replyCount.hidden = true;
     meta.append(" ", replyCount);
+    if (awaiting) meta.append(" ", el("span", "cw-awaiting-badge", "Awaiting moderation"));
     var reply = el("button", "cw-link cw-reply", "Reply");
     reply.type = "button";
+    reply.hidden = awaiting; // a reply needs a published parent
     reply.addEventListener("click", function () { self.setParent(comment); });
-    article.append(meta, this.renderBody(comment.content), reply);
+    article.append(meta, this.renderBody(comment.content));
+    if (awaiting) {
+      article.append(el("p", "cw-awaiting-note",
+        "Only you can see this comment until a moderator approves it."));
+    }
+    article.append(reply);
     var replies = el("ol", "cw-replies");
     item.append(article, replies);
 
@@ -366,6 +500,59 @@
     }
     this.nodes[comment.id] = item;
     return item;
+  };
+
+  // --- the reader's own comments ---------------------------------------------------------
+
+  Widget.prototype.mine = function () {
+    var list = load(this.mineKey);
+    return Array.isArray(list) ? list.filter(function (entry) {
+      return entry && typeof entry.id === "number" && typeof entry.secret === "string";
+    }) : [];
+  };
+
+  Widget.prototype.keepMine = function (id, secret) {
+    var list = this.mine().filter(function (entry) { return entry.id !== id; });
+    list.push({ id: id, secret: secret });
+    store(this.mineKey, list.slice(-MAX_MINE));
+  };
+
+  Widget.prototype.forgetMine = function (id) {
+    var list = this.mine().filter(function (entry) { return entry.id !== id; });
+    store(this.mineKey, list.length ? list : null);
+  };
+
+  // Ask for one of the reader's comments with its secret; show it if it is not published
+  // (marked awaiting moderation) or if it is published but not listed yet.
+  Widget.prototype.showOwn = function (id, secret) {
+    var self = this;
+    return request("GET", "/comments/" + encodeURIComponent(id), undefined,
+                   { "X-Comment-Secret": secret }).then(function (answer) {
+      if (answer.status === 404) {
+        self.forgetMine(id); // erased, or removed for good
+        return null;
+      }
+      if (answer.status !== 200 || !answer.data) return null;
+      var status = answer.data.status;
+      if (status === "published") {
+        self.forgetMine(id); // everyone sees it now: the list shows it
+        if (self.nodes[id] && !self.nodes[id].classList.contains("cw-awaiting")) return status;
+        if (self.next && !self.nodes[id]) return status; // on a later page of the list
+      }
+      var isNew = !self.nodes[id];
+      var item = self.addComment(answer.data);
+      item.classList.add("cw-mine");
+      if (isNew && status === "published") self.setTotal(self.total + 1);
+      self.listStatus.hidden = true;
+      return status;
+    }).catch(function () { return null; });
+  };
+
+  Widget.prototype.showMine = function () {
+    var self = this;
+    return Promise.all(this.mine().map(function (entry) {
+      return self.showOwn(entry.id, entry.secret);
+    }));
   };
 
   Widget.prototype.setParent = function (comment) {
@@ -450,6 +637,20 @@
     return body;
   };
 
+  // The box ticked: keep name, e-mail and website in this browser; unticked: forget them.
+  Widget.prototype.rememberAuthor = function () {
+    var self = this;
+    if (!this.remember.checked) {
+      store(AUTHOR_KEY, null);
+      return;
+    }
+    var author = {};
+    ["author_name", "author_email", "author_url"].forEach(function (field) {
+      author[field] = self.inputs[field].value.trim();
+    });
+    store(AUTHOR_KEY, author);
+  };
+
   Widget.prototype.send = function () {
     var self = this;
     this.clearErrors();
@@ -461,17 +662,21 @@
     return request("POST", "/comments", this.body(), headers).then(function (answer) {
       if ((answer.status === 202 || answer.status === 409) && answer.data && answer.data.id) {
         keepReaderToken(answer.data.reader_token);
+        self.rememberAuthor();
         self.inputs.content.value = "";
         self.draftKey = null;
         self.setParent(null);
         self.showNotice(answer.status === 409 ? "You already sent this comment; checking on it…" :
           "Thank you! Your comment is being checked…", "info");
-        self.fetchToken(); // a fresh token for the next comment
+        self.fetchToken(); // a fresh token for the next comment (a token serves one post)
         // The 202's secret shows us our comment before it is published (a 409 has none:
         // then we see it only once it is published).
-        self.follow(answer.data.id, typeof answer.data.secret === "string" ? answer.data.secret : null);
+        var secret = typeof answer.data.secret === "string" ? answer.data.secret : null;
+        if (secret) self.keepMine(answer.data.id, secret);
+        self.follow(answer.data.id, secret);
         return;
       }
+      if (answer.status === 403) self.close();
       if (answer.status === 422) {
         self.showErrors(answer.data);
         if (answer.data && answer.data.errors && answer.data.errors.form_token) self.fetchToken();
@@ -500,13 +705,19 @@
       }).then(function (answer) {
         var status = answer.status === 200 && answer.data ? answer.data.status : "pending";
         if (status === "published") {
-          var isNew = !self.nodes[id];
+          var isNew = !self.nodes[id] || self.nodes[id].classList.contains("cw-awaiting");
           var item = self.addComment(answer.data);
           if (isNew) self.setTotal(self.total + 1);
           self.listStatus.hidden = true;
           item.classList.add("cw-mine");
+          self.forgetMine(id);
           self.showNotice("Your comment is published.", "success");
           return;
+        }
+        if (answer.status === 200 && answer.data && !self.nodes[id]) {
+          // Its author sees it at once, marked, while it waits.
+          self.addComment(answer.data).classList.add("cw-mine");
+          self.listStatus.hidden = true;
         }
         if (status !== "pending" || Date.now() >= deadline) {
           self.showNotice(AWAITING, "info");
