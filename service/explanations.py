@@ -29,6 +29,9 @@ _QUOTED = re.compile(r"'([^']+)'")
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 # Rule reasons naming what they matched without quotes: "blocked domain spam.example".
 _UNQUOTED_MATCH = re.compile(r"^blocked (?:domain|e-mail domain|e-mail) (?P<term>\S+)$")
+# A reason about the link count ("3 links", "2 links (hold at 2)") marks the links themselves.
+_LINKS_REASON = re.compile(r"^\d+ links?\b")
+_URL = re.compile(r"https?://[^\s<>\"']+", re.IGNORECASE)
 STOP_WORDS_FILE = Path(__file__).with_name("english_stop_words.txt")
 
 
@@ -111,11 +114,15 @@ def chips(reasons: list[str] | None) -> list[Chip]:
     return shown
 
 
-def explanation(reasons: list[str] | None) -> dict[str, Any]:
-    """`chips` and the terms to mark in the text, as the moderation API shows them."""
+def explanation(reasons: list[str] | None, content: str = "") -> dict[str, Any]:
+    """`chips` and the terms of ``content`` to mark, as the moderation API shows them."""
     shown = chips(reasons)
-    marks = list(dict.fromkeys(term for chip in shown if chip.effect in ("spam", "hold")
-                               for term in chip.terms))
+    against = [chip for chip in shown if chip.effect in ("spam", "hold")]
+    terms = [term for chip in against for term in chip.terms
+             if not _LINKS_REASON.match(chip.text)]
+    if any(_LINKS_REASON.match(chip.text) for chip in against):
+        terms += [url.rstrip(".,;:!?)") for url in _URL.findall(content or "")]
+    marks = list(dict.fromkeys(terms))
     return {"chips": [{"text": c.text, "kind": c.kind, "effect": c.effect, "weight": c.weight}
                       for c in shown],
             "highlight": marks}

@@ -248,7 +248,8 @@ class ExplanationField(fields.Nested):
         super().__init__(Explanation, attribute="reasons", dump_only=True, **kwargs)
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
-        return super()._serialize(explanation(value), attr, obj, **kwargs)
+        content = obj.get("content") if isinstance(obj, dict) else getattr(obj, "content", "")
+        return super()._serialize(explanation(value, content or ""), attr, obj, **kwargs)
 
 
 class Bands(Schema):

@@ -29,8 +29,14 @@ def test_stop_words_and_tiny_weights_are_left_out_rules_and_strong_terms_stay() 
     effects = [chip["effect"] for chip in shown["chips"]]
     assert effects == ["hold", "hold", "neutral", "spam", "spam", "spam", "spam", "ham"]
     # Only what pushed towards spam (or a hold) is marked; "arxiv" spoke for the comment.
-    assert shown["highlight"] == ["crypto", "buy cheap", "my channel", "2 links",
-                                  "spam.example"]
+    assert shown["highlight"] == ["crypto", "buy cheap", "my channel", "spam.example"]
+
+
+def test_a_link_count_reason_marks_the_links() -> None:
+    text = "Deals at https://spam.example/a?b=1, and https://spam.example/c."
+    assert explanation(["2 links +1.6"], text)["highlight"] == [
+        "https://spam.example/a?b=1", "https://spam.example/c"]
+    assert explanation(["2 links -0.9"], text)["highlight"] == []  # it spoke for it
 
 
 @pytest.mark.parametrize(("reason", "effect", "terms"), [

@@ -15,6 +15,8 @@ from playwright.sync_api import expect
 from werkzeug.serving import make_server
 
 CHROMIUM = Path("/usr/bin/chromium")
+# Screenshots a test run leaves for people to look at (git-ignored).
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
                  "--disable-background-networking", "--disable-component-update",
                  "--no-first-run", "--disable-sync"]
@@ -79,3 +81,16 @@ def logged_in(page: Any, make_moderator: Callable[..., str]) -> Callable[..., An
         return page
 
     return _login
+
+
+@pytest.fixture
+def screenshot() -> Callable[[Any, str], Path]:
+    """Save a full-page PNG of ``page`` as test-output/screenshots/<name>.png."""
+
+    def _take(page: Any, name: str) -> Path:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        path = SCREENSHOTS / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    return _take
