@@ -50,7 +50,7 @@ train: $(STAMP)
 ## retrain: train on starter corpus + moderators' labels (+ DATA), evaluate, promote via the gate
 retrain: $(STAMP)
 	$(PY) -m flask --app service db upgrade
-	$(PY) -m flask --app service model retrain $(if $(DATA),--data "$(DATA)") $(if $(FORCE),--force)
+	$(PY) -m flask --app service model retrain $(if $(DATA),--data "$(DATA)") $(if $(FORCE),--force) --force-hint "make retrain FORCE=1"
 
 ## evaluate: metrics of the active model (or MODEL=version) on DATA="file-or-folder ..."
 evaluate: $(STAMP)

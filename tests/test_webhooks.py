@@ -275,7 +275,8 @@ def test_rescoring_moves_reach_webhooks(app, client, admin, receiver, post_comme
     db.commit()
     result = app.test_cli_runner().invoke(args=["model", "rescore", "--status", "held"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output.strip().splitlines()[-1]) == {"spam": 1}
+    assert json.loads(result.output.strip().splitlines()[-1]) == {"moved": {"spam": 1},
+                                                                   "rescored": 1}
     run_worker()  # the comment's own scoring job finds nothing pending; the delivery goes out
     assert receiver.events() == ["comment.spam"]
     assert json.loads(receiver.requests[0]["body"])["data"]["id"] == comment_id
