@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Any
-
-import logging
 
 from flask.views import MethodView
 from flask_smorest import Blueprint
@@ -285,42 +284,46 @@ class Stats(MethodView):
     def get(self, days: int, site: int | None = None) -> dict[str, Any]:
         """Per day and model version: comments published, held and filed as spam
         automatically, and moderators' overturns (false positives, missed spam)."""
-        session = database.session()
-        since = utcnow() - timedelta(days=days)
-        rows: dict[tuple[str, str | None], dict[str, Any]] = {}
+        return accuracy(database.session(), days, site)
 
-        def bucket(when: Any, version: str | None) -> dict[str, Any]:
-            key = (when.date().isoformat(), version)
-            return rows.setdefault(key, {"date": key[0], "model_version": version,
-                                         "published": 0, "held": 0, "spam": 0,
-                                         "false_positives": 0, "missed_spam": 0,
-                                         "held_resolved": 0})
 
-        of_site = [] if site is None else [_of_site(site)]
-        automatic = session.execute(
-            select(CommentEvent.created_at, CommentEvent.to_status, Comment.model_version)
-            .join(Comment, Comment.id == CommentEvent.comment_id)
-            .where(CommentEvent.actor.in_(AUTOMATIC_ACTORS), CommentEvent.created_at >= since,
-                   *of_site)
-        ).all()
-        for when, to_status, version in automatic:
-            if to_status in ("published", "held", "spam"):
-                bucket(when, version)[to_status] += 1
-        human = session.execute(
-            select(CommentEvent.created_at, CommentEvent.from_status, CommentEvent.to_status,
-                   Comment.model_version)
-            .join(Comment, Comment.id == CommentEvent.comment_id)
-            .where(CommentEvent.moderator_id.is_not(None), CommentEvent.created_at >= since,
-                   *of_site)
-        ).all()
-        for when, from_status, to_status, version in human:
-            day = bucket(when, version)
-            if from_status == "spam" and to_status == "published":
-                day["false_positives"] += 1
-            elif from_status == "published" and to_status == "spam":
-                day["missed_spam"] += 1
-            elif from_status == "held":
-                day["held_resolved"] += 1
-        ordered = sorted(rows.values(), key=lambda r: (r["date"], r["model_version"] or ""),
-                         reverse=True)
-        return {"days": ordered}
+def accuracy(session: Session, days: int, site: int | None = None) -> dict[str, Any]:
+    """`StatsOut`: per day and model version over the last ``days``, newest first."""
+    since = utcnow() - timedelta(days=days)
+    rows: dict[tuple[str, str | None], dict[str, Any]] = {}
+
+    def bucket(when: Any, version: str | None) -> dict[str, Any]:
+        key = (when.date().isoformat(), version)
+        return rows.setdefault(key, {"date": key[0], "model_version": version,
+                                     "published": 0, "held": 0, "spam": 0,
+                                     "false_positives": 0, "missed_spam": 0,
+                                     "held_resolved": 0})
+
+    of_site = [] if site is None else [_of_site(site)]
+    automatic = session.execute(
+        select(CommentEvent.created_at, CommentEvent.to_status, Comment.model_version)
+        .join(Comment, Comment.id == CommentEvent.comment_id)
+        .where(CommentEvent.actor.in_(AUTOMATIC_ACTORS), CommentEvent.created_at >= since,
+               *of_site)
+    ).all()
+    for when, to_status, version in automatic:
+        if to_status in ("published", "held", "spam"):
+            bucket(when, version)[to_status] += 1
+    human = session.execute(
+        select(CommentEvent.created_at, CommentEvent.from_status, CommentEvent.to_status,
+               Comment.model_version)
+        .join(Comment, Comment.id == CommentEvent.comment_id)
+        .where(CommentEvent.moderator_id.is_not(None), CommentEvent.created_at >= since,
+               *of_site)
+    ).all()
+    for when, from_status, to_status, version in human:
+        day = bucket(when, version)
+        if from_status == "spam" and to_status == "published":
+            day["false_positives"] += 1
+        elif from_status == "published" and to_status == "spam":
+            day["missed_spam"] += 1
+        elif from_status == "held":
+            day["held_resolved"] += 1
+    ordered = sorted(rows.values(), key=lambda r: (r["date"], r["model_version"] or ""),
+                     reverse=True)
+    return {"days": ordered}
