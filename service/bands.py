@@ -38,7 +38,8 @@ def thresholds_of(version: str | None) -> dict[str, float] | None:
 def active_model() -> dict[str, Any]:
     """The active version and its bands (all None when no model was activated)."""
     version = ArtifactStore(current_app.config["MODEL_DIR"]).active_version()
-    bands = thresholds_of(version) or {"low": None, "high": None}
+    bands: dict[str, float | None] = {"low": None, "high": None}
+    bands.update(thresholds_of(version) or {})
     return {"version": version, **bands}
 
 

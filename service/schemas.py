@@ -247,9 +247,10 @@ class ExplanationField(fields.Nested):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(Explanation, attribute="reasons", dump_only=True, **kwargs)
 
-    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+    # Nested and Field name the first argument differently; either way mypy sees a clash.
+    def _serialize(self, nested_obj: Any, attr: Any, obj: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         content = obj.get("content") if isinstance(obj, dict) else getattr(obj, "content", "")
-        return super()._serialize(explanation(value, content or ""), attr, obj, **kwargs)
+        return super()._serialize(explanation(nested_obj, content or ""), attr, obj, **kwargs)
 
 
 class Bands(Schema):

@@ -3,7 +3,6 @@ readable reasons, the author's other comments, notes, and undoing one's own deci
 
 from __future__ import annotations
 
-
 from models.artifacts import ArtifactStore
 from service.db import Comment, CommentEvent, CommentStatus, DecidedBy, Label
 from service.moderation import UNDO_KEY, UNDO_SECONDS

@@ -367,9 +367,9 @@ def rescore(scorer: Scorer, statuses: Sequence[str] = ("pending", "held"),
             batch_moved: list[int] = []
             for comment, decision in zip(comments, scorer.decide(session, comments),
                                          strict=True):
-                changes = {"spam_score": decision.spam_score, "reasons": decision.reasons,
-                           "model_version": decision.model_version,
-                           "decided_by": decision.decided_by}
+                changes: dict[str, Any] = {
+                    "spam_score": decision.spam_score, "reasons": decision.reasons,
+                    "model_version": decision.model_version, "decided_by": decision.decided_by}
                 if decision.status != comment.status:
                     changes.update(status=decision.status, decided_at=now)
                 result = session.execute(
