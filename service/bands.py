@@ -51,3 +51,10 @@ def bands_of(versions: Iterable[str | None]) -> dict[str, dict[str, float]]:
         if version and bands:
             found[version] = bands
     return found
+
+
+def drawn_with(version: str | None) -> dict[str, float] | None:
+    """The bands a comment scored by ``version`` is drawn with: its model's, or the active
+    model's when that version is gone from the store."""
+    active = ArtifactStore(current_app.config["MODEL_DIR"]).active_version()
+    return thresholds_of(version) or thresholds_of(active)

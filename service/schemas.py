@@ -318,7 +318,7 @@ class ModerationDetail(ModerationComment):
 
     history = fields.List(fields.Nested(CommentEventOut), required=True)
     bands = fields.Nested(Bands, allow_none=True, metadata={
-        "description": "The bands of the model that scored it (None: unknown model)."})
+        "description": "The bands of the model that scored it, else the active model's."})
     author_comments = fields.List(fields.Nested(AuthorComment), metadata={
         "description": "The author's other comments, newest first."})
 

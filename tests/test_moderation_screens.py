@@ -26,6 +26,9 @@ def test_queue_names_the_active_model_and_the_bands_of_each_version_on_the_page(
     assert page["active_model"] == {"version": active, "low": thresholds["low"],
                                     "high": thresholds["high"]}
     assert page["bands"] == {active: {"low": thresholds["low"], "high": thresholds["high"]}}
+    # The detail of a comment whose model is gone is drawn with the active model's bands.
+    detail = client.get(f"/api/v1/moderation/comments/{old}", headers=bearer(token))
+    assert detail.get_json()["bands"] == {"low": thresholds["low"], "high": thresholds["high"]}
 
 
 def test_operator_threshold_overrides_are_the_bands_shown(app, client, make_moderator,

@@ -162,7 +162,7 @@ def comment_detail(session: Session, comment_id: int) -> dict[str, Any]:
         .order_by(CommentEvent.id)
     ).all()
     record = {column.key: getattr(comment, column.key) for column in Comment.__mapper__.columns}
-    return {**record, "history": history, "bands": bands.thresholds_of(comment.model_version),
+    return {**record, "history": history, "bands": bands.drawn_with(comment.model_version),
             "author_comments": author_comments(session, comment)}
 
 

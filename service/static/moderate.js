@@ -478,6 +478,13 @@
       document.title = (held ? "(" + held + ") " : "") + "Queue · Comment moderation";
     }
 
+    /** The bands of the model that scored ``c``; the active model's when that version is
+     * gone from the store. */
+    function bandsOf(c) {
+      return state.bands[c.model_version] ||
+        (typeof state.model.low === "number" ? { low: state.model.low, high: state.model.high } : null);
+    }
+
     /** The active model, once for the whole list (not on every card). */
     function showModel(model) {
       state.model = model || {};
@@ -506,7 +513,7 @@
         tabIndex: -1,
       },
         el("div", { className: "item-side" }, check,
-          scoreBar(c.spam_score, state.bands[c.model_version], c.model_version)),
+          scoreBar(c.spam_score, bandsOf(c), c.model_version)),
         el("div", { className: "item-main" },
           metaLine(c),
           commentBody(c),
