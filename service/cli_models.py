@@ -105,10 +105,13 @@ def promote(version: str, actor: str, force: bool) -> None:
 def rollback(actor: str) -> None:
     """Re-activate the previously promoted version."""
     with standalone_session() as session:
+        previous = _store().active_version()
         try:
             version = learning.rollback(session, _store(), actor)
         except ArtifactError as error:
             raise click.ClickException(str(error)) from None
+        session.add(AdminEvent(actor=actor, action="model.rollback",
+                               details={"version": version, "previous": previous}))
         session.commit()
     click.echo(f"rolled back to {version}")
 

@@ -102,6 +102,11 @@ def test_promoting_a_refused_version_warns_and_needs_force(app, db, store) -> No
     # A version the gate passed is promoted without a word.
     back = runner.invoke(args=["model", "promote", active])
     assert back.exit_code == 0 and "warning" not in back.output
+    rolled = runner.invoke(args=["model", "rollback"])
+    assert rolled.exit_code == 0 and store.active_version() == refused.version
+    db.expire_all()
+    assert [e.action for e in db.scalars(select(AdminEvent).order_by(AdminEvent.id))] == [
+        "model.promote", "model.promote", "model.rollback"]
 
 
 def test_nothing_new_to_compare_on_is_not_promoted(db, store) -> None:
