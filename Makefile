@@ -57,7 +57,7 @@ train: $(RUNTIME)
 ## retrain: train on starter corpus + moderators' labels (+ DATA), evaluate, promote via the gate
 retrain: $(RUNTIME)
 	$(PY) -m flask --app service db upgrade
-	$(PY) -m flask --app service model retrain $(if $(DATA),--data "$(DATA)") $(if $(FORCE),--force)
+	$(PY) -m flask --app service model retrain $(if $(DATA),--data "$(DATA)") $(if $(FORCE),--force) --force-hint "make retrain FORCE=1"
 
 ## evaluate: metrics of the active model (or MODEL=version) on DATA="file-or-folder ...", per
 ## kind of comment, decided as on a new blog; LOVO=1: leave one file (video) out, with the

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from models.artifacts import ArtifactError, ArtifactStore
 from service import learning, webhooks
 from service.database import standalone_session
-from service.db import ModelVersion
+from service.db import AdminEvent, ModelVersion
 
 model_cli = AppGroup("model", help="Spam models: retrain, registry, promotion, rescoring.")
 
@@ -28,7 +28,9 @@ def _store() -> ArtifactStore:
 @click.option("--data", multiple=True, help="extra labelled files or folders")
 @click.option("--force", is_flag=True, help="promote even if the gate refuses")
 @click.option("--actor", default="make retrain", help="recorded as who promoted it")
-def retrain(data: tuple[str, ...], force: bool, actor: str) -> None:
+@click.option("--force-hint", default="--force", hidden=True,
+              help="how the caller spells --force (make: FORCE=1)")
+def retrain(data: tuple[str, ...], force: bool, actor: str, force_hint: str) -> None:
     """Train on starter corpus + site labels (+ --data), evaluate, promote through the gate."""
     paths = [p for chunk in data for p in chunk.split()]
     with standalone_session() as session:
@@ -45,7 +47,8 @@ def retrain(data: tuple[str, ...], force: bool, actor: str) -> None:
                    f"ham flagged {active['ham_flagged']} auto-decided {active['auto_decided']}")
     click.echo(f"gate: {result.gate}")
     click.echo("PROMOTED: workers switch on their next job" if result.promoted
-               else "NOT promoted (use --force to override)")
+               else f"NOT promoted (to promote it anyway: flask --app service model promote "
+                    f"{result.version} --force; to retrain and promote: {force_hint})")
     click.echo(f"report: {result.report}")
 
 
@@ -76,14 +79,23 @@ def show(version: str) -> None:
 @model_cli.command("promote")
 @click.argument("version")
 @click.option("--actor", default="cli")
-def promote(version: str, actor: str) -> None:
-    """Make VERSION active (hash-checked); workers switch without a restart."""
+@click.option("--force", is_flag=True, help="promote a version the retrain gate refused")
+def promote(version: str, actor: str, force: bool) -> None:
+    """Make VERSION active (hash-checked); workers switch without a restart. A version the
+    retrain gate refused needs --force."""
     with standalone_session() as session:
         try:
             learning.sync_registry(session, _store())
+            refusal = learning.gate_refusal(session, _store(), version)
+            if refusal:
+                click.echo(f"warning: the retrain gate refused {version}: {refusal}", err=True)
+                if not force:
+                    raise click.ClickException("not promoted; add --force to promote it anyway")
             learning.activate(session, _store(), version, actor)
         except ArtifactError as error:
             raise click.ClickException(str(error)) from None
+        session.add(AdminEvent(actor=actor, action="model.promote",
+                               details={"version": version, "forced": bool(refusal)}))
         session.commit()
     click.echo(f"{version} is active")
 
@@ -93,10 +105,13 @@ def promote(version: str, actor: str) -> None:
 def rollback(actor: str) -> None:
     """Re-activate the previously promoted version."""
     with standalone_session() as session:
+        previous = _store().active_version()
         try:
             version = learning.rollback(session, _store(), actor)
         except ArtifactError as error:
             raise click.ClickException(str(error)) from None
+        session.add(AdminEvent(actor=actor, action="model.rollback",
+                               details={"version": version, "previous": previous}))
         session.commit()
     click.echo(f"rolled back to {version}")
 
@@ -111,8 +126,11 @@ def rescore(statuses: tuple[str, ...]) -> None:
 
     scorer = jobs.configure(dict(current_app.config))
     hooks = webhooks.queue_for(current_app.extensions["redis"], dict(current_app.config))
-    moved = jobs.rescore(scorer, statuses or ("pending", "held"),
-                         on_moved=lambda session, comments:
-                         webhooks.comments_decided(session, hooks, comments))
+    chosen = statuses or ("pending", "held")
+    result = jobs.rescore(scorer, chosen, on_moved=lambda session, comments:
+                          webhooks.comments_decided(session, hooks, comments))
     scorer.close()
-    click.echo(json.dumps(moved))
+    moves = ", ".join(f"{n} to {status}" for status, n in sorted(result["moved"].items()))
+    click.echo(f"rescored {result['rescored']} {' and '.join(chosen)} comments with model "
+               f"{scorer.models.version or '(none)'}; moved: {moves or 'none'}")
+    click.echo(json.dumps(result, sort_keys=True))

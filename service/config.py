@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from service.errors import ConfigError
 
@@ -95,6 +96,9 @@ def load_config(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         # Held comments at which moderators are alerted (at most once per ALERT_EVERY_SECONDS).
         "HELD_ALERT_THRESHOLD": int(env.get("HELD_ALERT_THRESHOLD", 10)),
         "ALERT_EVERY_SECONDS": int(env.get("ALERT_EVERY_SECONDS", 3600)),
+        # Where people reach this service (no trailing slash): the alert e-mail links to the
+        # queue under it. Development: what `make run` serves.
+        "PUBLIC_URL": env.get("PUBLIC_URL", "" if production else "http://127.0.0.1:8000"),
         # Alert e-mail (sent only when SMTP_HOST and ALERT_EMAIL_TO are set; comma-separated).
         "SMTP_HOST": env.get("SMTP_HOST", ""),
         "SMTP_PORT": int(env.get("SMTP_PORT", 587)),
@@ -102,7 +106,8 @@ def load_config(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         "SMTP_PASSWORD": env.get("SMTP_PASSWORD", ""),
         # STARTTLS before logging in (off only for a local relay on port 25).
         "SMTP_STARTTLS": _bool(env.get("SMTP_STARTTLS", "1")),
-        "SMTP_FROM": env.get("SMTP_FROM", "comments@localhost"),
+        # Empty: comments@ the host of PUBLIC_URL.
+        "SMTP_FROM": env.get("SMTP_FROM", ""),
         "ALERT_EMAIL_TO": _list(env.get("ALERT_EMAIL_TO", "")),
         # Akismet API (service/api/akismet.py). Seconds comment-check waits for the verdict.
         "AKISMET_CHECK_TIMEOUT": float(env.get("AKISMET_CHECK_TIMEOUT", 3)),
@@ -116,6 +121,10 @@ def load_config(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     }
     if overrides:
         config.update(overrides)
+    config["PUBLIC_URL"] = str(config["PUBLIC_URL"] or "").rstrip("/")
+    if not config["SMTP_FROM"]:
+        host = urlsplit(config["PUBLIC_URL"]).hostname or ""
+        config["SMTP_FROM"] = f"comments@{host if '.' in host else 'localhost'}"
     _check(config, database_given="DATABASE_URL" in env or "DATABASE_URL" in (overrides or {}))
     return config
 
@@ -131,5 +140,11 @@ def _check(config: Mapping[str, Any], database_given: bool) -> None:
         missing.append("DATABASE_URL")
     if not config["REDIS_URL"]:
         missing.append("REDIS_URL")
+    if config["SMTP_HOST"] and config["ALERT_EMAIL_TO"]:
+        # An alert must say where the queue is, and come from an address mail servers accept.
+        if not config["PUBLIC_URL"]:
+            missing.append("PUBLIC_URL")
+        if str(config["SMTP_FROM"]).endswith("@localhost"):
+            missing.append("SMTP_FROM")
     if missing:
         raise ConfigError(f"production mode needs real settings for: {', '.join(missing)}")

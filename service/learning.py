@@ -107,6 +107,17 @@ def activate(session: Session, store: ArtifactStore, version: str, actor: str) -
     row.active = True
 
 
+def gate_refusal(session: Session, store: ArtifactStore, version: str) -> str | None:
+    """Why the retrain gate refused ``version`` (its reason), or None if it did not: a
+    registry row in state "refused", or a retrain's metadata saying it did not pass."""
+    row = session.scalar(select(ModelVersion).where(ModelVersion.version == version))
+    evaluation = store.metadata(version).get("evaluation") or {}
+    if (row is not None and row.state == "refused") or evaluation.get("passed") is False:
+        return (row.gate if row is not None and row.gate else evaluation.get("gate")) \
+            or "refused"
+    return None
+
+
 def rollback(session: Session, store: ArtifactStore, actor: str) -> str:
     """Re-activate the previously promoted version; returns it."""
     sync_registry(session, store)
@@ -300,7 +311,7 @@ def retrain(
     promoted = passed or force
     if force and not passed:
         gate += "; promoted anyway (--force)"
-    metadata["evaluation"] = {"method": evaluation, "cv": cv_metrics,
+    metadata["evaluation"] = {"method": evaluation, "cv": cv_metrics, "passed": passed,
                               "candidate": candidate_metrics, "active": active_metrics,
                               "active_version": active, "gate": gate,
                               "site_labels": len(site)}

@@ -64,10 +64,14 @@ def alert_message(held: int, config: dict[str, Any]) -> EmailMessage:
     message["Subject"] = f"{held} held {noun} waiting for a moderator"
     message["From"] = config["SMTP_FROM"]
     message["To"] = ", ".join(config["ALERT_EMAIL_TO"])
+    public = str(config.get("PUBLIC_URL") or "").rstrip("/")
+    where = (f"Review them in the queue:\n{public}/moderate?status=held\n" if public else
+             "Review them in the moderation queue (/moderate; set PUBLIC_URL to get a link "
+             "here).\n")
     message.set_content(
-        f"{held} comments were held for a moderator as of {utcnow():%Y-%m-%d %H:%M} UTC "
-        f"(alert threshold: {config['HELD_ALERT_THRESHOLD']}).\n\n"
-        "Open the moderation queue to review them.\n"
+        f"{held} {noun} {'was' if held == 1 else 'were'} held for a moderator as of "
+        f"{utcnow():%Y-%m-%d %H:%M} UTC (alert threshold: "
+        f"{config['HELD_ALERT_THRESHOLD']}).\n\n{where}"
     )
     return message
 

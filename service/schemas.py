@@ -20,6 +20,7 @@ from marshmallow import (
 )
 
 from service.db.comments import CommentStatus
+from service.explanations import explanation
 
 # Control characters other than tab and newline have no place in a comment.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
@@ -333,6 +334,50 @@ class QueueArgs(Schema):
     cursor = fields.String(load_default=None, validate=validate.Length(max=100))
 
 
+class ReasonChip(Schema):
+    """One reason worth showing a moderator."""
+
+    text = fields.String(required=True)
+    kind = fields.String(required=True, metadata={"description": "rule, band or model"})
+    effect = fields.String(required=True, metadata={
+        "description": "spam (pushed towards spam), hold (a rule held it), ham, or neutral"})
+    weight = fields.Float(allow_none=True, metadata={
+        "description": "The model's signed contribution (log-odds), for model reasons."})
+
+
+class Explanation(Schema):
+    """The stored reasons as a page shows them: no stop words, no tiny weights."""
+
+    chips = fields.List(fields.Nested(ReasonChip), required=True)
+    highlight = fields.List(fields.String(), required=True, metadata={
+        "description": "Terms of the text that pushed towards spam (to mark)."})
+
+
+class ExplanationField(fields.Nested):
+    """`Explanation` of the object's ``reasons``."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(Explanation, attribute="reasons", dump_only=True, **kwargs)
+
+    # Nested and Field name the first argument differently; either way mypy sees a clash.
+    def _serialize(self, nested_obj: Any, attr: Any, obj: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        content = obj.get("content") if isinstance(obj, dict) else getattr(obj, "content", "")
+        return super()._serialize(explanation(nested_obj, content or ""), attr, obj, **kwargs)
+
+
+class Bands(Schema):
+    """A model's score bands: published below ``low``, spam above ``high``."""
+
+    low = fields.Float(allow_none=True, required=True)
+    high = fields.Float(allow_none=True, required=True)
+
+
+class ActiveModel(Bands):
+    """The model the workers score with now."""
+
+    version = fields.String(allow_none=True, required=True)
+
+
 class ModerationComment(Schema):
     """A comment as a moderator sees it: everything we know, including e-mail and IP."""
 
@@ -349,6 +394,7 @@ class ModerationComment(Schema):
     status = fields.Enum(CommentStatus, by_value=True, required=True)
     spam_score = fields.Float(allow_none=True)
     reasons = fields.List(fields.String(), allow_none=True)
+    explanation = ExplanationField()
     model_version = fields.String(allow_none=True)
     decided_by = fields.String(allow_none=True)
     label = fields.String(allow_none=True)
@@ -368,10 +414,25 @@ class CommentEventOut(Schema):
     created_at = fields.AwareDateTime(required=True)
 
 
+class AuthorComment(Schema):
+    """Another comment by the same author (same e-mail, returning-reader token or IP)."""
+
+    id = fields.Integer(required=True)
+    post = fields.String(required=True)
+    content = fields.String(required=True)
+    status = fields.Enum(CommentStatus, by_value=True, required=True)
+    spam_score = fields.Float(allow_none=True)
+    created_at = fields.AwareDateTime(required=True)
+
+
 class ModerationDetail(ModerationComment):
     """A comment with its status history and actions."""
 
     history = fields.List(fields.Nested(CommentEventOut), required=True)
+    bands = fields.Nested(Bands, allow_none=True, metadata={
+        "description": "The bands of the model that scored it, else the active model's."})
+    author_comments = fields.List(fields.Nested(AuthorComment), metadata={
+        "description": "The author's other comments, newest first."})
 
 
 class QueuePage(Schema):
@@ -380,6 +441,9 @@ class QueuePage(Schema):
     comments = fields.List(fields.Nested(ModerationComment), required=True)
     next = fields.String(allow_none=True, required=True)
     counts = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
+    active_model = fields.Nested(ActiveModel, required=True)
+    bands = fields.Dict(keys=fields.String(), values=fields.Nested(Bands), required=True,
+                        metadata={"description": "The bands of each model version on the page."})
 
 
 class DecisionIn(Schema):
@@ -392,6 +456,15 @@ class DecisionIn(Schema):
         ["approve", "reject", "spam", "not_spam"]))
     note = fields.String(load_default=None, validate=validate.Length(max=2000))
     expected_status = fields.Enum(CommentStatus, by_value=True, load_default=None)
+
+
+class UndoIn(Schema):
+    """Which decision to take back: its event id (the last entry of the decision's history)."""
+
+    class Meta:
+        unknown = RAISE
+
+    event_id = fields.Integer(required=True, validate=validate.Range(min=1, max=MAX_ID))
 
 
 class BulkDecisionIn(DecisionIn):

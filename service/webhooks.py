@@ -12,6 +12,7 @@ import hmac
 import json
 import logging
 import secrets
+import time
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from typing import Any
@@ -33,12 +34,17 @@ DELIVERY_RETRY = Retry(max=5, interval=[10, 30, 60, 300, 900])
 # A delivery not started within a day is stale news.
 DELIVERY_TTL = 24 * 3600
 SIGNATURE_HEADER = "X-Webhook-Signature"
+# A receiver refuses a signature older than this (a replayed delivery); each attempt of a
+# delivery is signed anew, so a retry is never refused for its age.
+SIGNATURE_TOLERANCE_SECONDS = 300
 
-# The events a comment's new status sends; a status missing here (rejected) sends none.
+# The event a comment's new status sends. comment.rejected tells a receiver that caches
+# published comments to drop one a moderator took down (as comment.spam does).
 STATUS_EVENTS: dict[str, str] = {
     CommentStatus.PUBLISHED: "comment.published",
     CommentStatus.HELD: "comment.held",
     CommentStatus.SPAM: "comment.spam",
+    CommentStatus.REJECTED: "comment.rejected",
 }
 HELD_GROWING = "queue.held_growing"
 EVENTS = (*STATUS_EVENTS.values(), HELD_GROWING)
@@ -54,14 +60,34 @@ def body_of(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload, separators=(",", ":"), sort_keys=True, default=str).encode()
 
 
-def sign(secret: str, body: bytes) -> str:
-    """The ``X-Webhook-Signature`` value: ``sha256=`` + hex HMAC-SHA256 of the body."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def _mac(secret: str, timestamp: int, body: bytes) -> str:
+    return hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
 
 
-def verify(secret: str, body: bytes, signature: str) -> bool:
-    """True if ``signature`` is ours for ``body`` (what a receiver should check)."""
-    return hmac.compare_digest(sign(secret, body), signature)
+def sign(secret: str, body: bytes, timestamp: int | None = None) -> str:
+    """The ``X-Webhook-Signature`` value, ``t=<unix seconds>,v1=<hex>``: HMAC-SHA256 with the
+    secret of the timestamp, a dot and the raw body (Stripe's scheme), so the time cannot
+    be changed without breaking the signature."""
+    when = int(time.time()) if timestamp is None else timestamp
+    return f"t={when},v1={_mac(secret, when, body)}"
+
+
+def verify(secret: str, body: bytes, signature: str,
+           tolerance: float = SIGNATURE_TOLERANCE_SECONDS, now: float | None = None) -> bool:
+    """True if ``signature`` is ours for ``body`` and was made within ``tolerance`` seconds
+    (what a receiver should check; docs/deploy.md shows it without this module)."""
+    parts: dict[str, list[str]] = {}
+    for item in signature.split(","):
+        key, _, value = item.strip().partition("=")
+        parts.setdefault(key, []).append(value)
+    try:
+        when = int(parts["t"][0])
+    except (KeyError, ValueError):
+        return False
+    if abs((time.time() if now is None else now) - when) > tolerance:
+        return False
+    expected = _mac(secret, when, body)
+    return any(hmac.compare_digest(expected, given) for given in parts.get("v1", []))
 
 
 def comment_payload(comment: Comment) -> dict[str, Any]:

@@ -91,6 +91,41 @@ def test_the_gate_refuses_a_model_that_publishes_more_spam() -> None:
     assert learning.gate_verdict({**active, "mcc": 0.895}, active)[0]  # within the tolerance
 
 
+def test_promoting_a_refused_version_warns_and_needs_force(app, db, store) -> None:
+    active = store.active_version()
+    app.config["MODEL_DIR"] = str(store.root)
+    runner = app.test_cli_runner()
+    # No labels yet: nothing to compare on, so the gate refuses. make's users read FORCE=1.
+    hint = next(line for line in (ROOT / "Makefile").read_text().splitlines()
+                if "model retrain" in line).split("--force-hint ")[1].strip('"')
+    assert hint == "make retrain FORCE=1"
+    retrained = runner.invoke(args=["model", "retrain", "--force-hint", hint])
+    assert retrained.exit_code == 0, retrained.output
+    assert "NOT promoted" in retrained.output and "make retrain FORCE=1" in retrained.output
+    assert "use --force" not in retrained.output
+    refused = db.scalars(select(ModelVersion).where(ModelVersion.state == "refused")).one()
+    plain = runner.invoke(args=["model", "promote", refused.version])
+    assert plain.exit_code != 0
+    assert f"the retrain gate refused {refused.version}" in plain.output
+    assert "add --force" in plain.output and store.active_version() == active
+    forced = runner.invoke(args=["model", "promote", refused.version, "--force"])
+    assert forced.exit_code == 0, forced.output
+    assert "warning: the retrain gate refused" in forced.output
+    assert store.active_version() == refused.version
+    from service.db import AdminEvent
+    db.expire_all()
+    event = db.scalars(select(AdminEvent).where(AdminEvent.action == "model.promote")).one()
+    assert event.details == {"version": refused.version, "forced": True}
+    # A version the gate passed is promoted without a word.
+    back = runner.invoke(args=["model", "promote", active])
+    assert back.exit_code == 0 and "warning" not in back.output
+    rolled = runner.invoke(args=["model", "rollback"])
+    assert rolled.exit_code == 0 and store.active_version() == refused.version
+    db.expire_all()
+    assert [e.action for e in db.scalars(select(AdminEvent).order_by(AdminEvent.id))] == [
+        "model.promote", "model.promote", "model.rollback"]
+
+
 def test_nothing_new_to_compare_on_is_not_promoted(db, store) -> None:
     active = store.active_version()
     result = learning.retrain(db, store)
@@ -138,13 +173,38 @@ def test_rescore_moves_undecided_comments_but_never_a_moderators(app, db, post_c
         db.get(Comment, comment_id).status = CommentStatus.HELD
     db.get(Comment, decided).label = Label.HAM  # a moderator's call
     db.commit()
-    moved = jobs.rescore(jobs.get_scorer(), ("held",))
-    assert moved == {"spam": 1}
+    result = jobs.rescore(jobs.get_scorer(), ("held",))
+    assert result == {"rescored": 1, "moved": {"spam": 1}}
     db.expire_all()
     assert db.get(Comment, held).status == CommentStatus.SPAM
     assert db.get(Comment, decided).status == CommentStatus.HELD
     event = db.scalar(select(CommentEvent).where(CommentEvent.comment_id == held))
     assert (event.actor, event.action, event.from_status) == ("model", "rescore", "held")
+
+
+def test_rescore_of_held_comments_that_stay_held_gives_them_the_new_score_and_version(
+        app, db, post_comment, model_dir) -> None:
+    from models.artifacts import ArtifactStore
+
+    comment_id = post_comment(content="Interesting, though I'd like a source.").get_json()["id"]
+    row = db.get(Comment, comment_id)
+    row.status, row.spam_score, row.model_version = CommentStatus.HELD, 0.5, "old-model"
+    row.reasons = ["watched term 'source'"]
+    db.commit()
+    # A watched term keeps it held whatever the model says: it stays, with the new numbers.
+    from service.db import Rule, RuleKind
+    db.add(Rule(kind=RuleKind.WATCHED_TERM, value="source"))
+    db.commit()
+    result = app.test_cli_runner().invoke(args=["model", "rescore", "--status", "held"])
+    assert result.exit_code == 0, result.output
+    assert "rescored 1 held comments" in result.output
+    assert json.loads(result.output.strip().splitlines()[-1]) == {"moved": {}, "rescored": 1}
+    db.expire_all()
+    row = db.get(Comment, comment_id)
+    assert row.status == CommentStatus.HELD
+    assert row.model_version == ArtifactStore(model_dir).active_version()
+    assert row.spam_score != 0.5 and row.reasons[0] == "watched term 'source'"
+    assert any(reason.startswith("spam score") for reason in row.reasons)
 
 
 def test_model_cli_lists_and_refuses_unknown_versions(app, store) -> None:

@@ -12,6 +12,9 @@ from flask.testing import FlaskClient
 
 from service.auth import SESSION_KEY
 
+ADMIN_PAGES = ["/moderate/rules", "/moderate/webhooks", "/moderate/sites", "/moderate/models",
+               "/moderate/stats", "/moderate/audit"]
+
 
 def csrf_from(html: str) -> str:
     """The CSRF token a page carries in its <meta> tag."""
@@ -105,7 +108,7 @@ def test_logout_needs_csrf_and_ends_the_session(client, make_moderator, login) -
     assert client.get("/moderate").status_code == 302
 
 
-@pytest.mark.parametrize("path", ["/moderate", "/moderate/comments/1", "/moderate/rules"])
+@pytest.mark.parametrize("path", ["/moderate", "/moderate/comments/1", *ADMIN_PAGES])
 def test_pages_redirect_to_login_when_logged_out(client, path) -> None:
     response = client.get(path)
     assert response.status_code == 302
@@ -125,13 +128,14 @@ def test_login_returns_to_the_page_asked_for_but_never_off_site(client, make_mod
             client.get("/moderate").get_data(as_text=True))})
 
 
-def test_rules_page_is_for_admins_only(client, make_moderator, login) -> None:
+@pytest.mark.parametrize("path", ADMIN_PAGES)
+def test_admin_pages_are_for_admins_only(client, make_moderator, login, path) -> None:
     make_moderator("mia", "moderator", password="a long pass phrase")
     login("mia", "a long pass phrase")
-    response = client.get("/moderate/rules")
+    response = client.get(path)
     assert response.status_code == 403
     assert "Admins only" in response.get_data(as_text=True)
-    assert 'href="/moderate/rules"' not in client.get("/moderate").get_data(as_text=True)
+    assert f'href="{path}"' not in client.get("/moderate").get_data(as_text=True)
 
 
 def test_rules_page_lists_rules_and_settings_for_admins(client, make_moderator, login) -> None:
@@ -171,7 +175,7 @@ EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["'](?:https?:)?//""", re.IGNORECAS
 
 
 @pytest.mark.parametrize("path", ["/moderate/login", "/moderate", "/moderate/comments/1",
-                                  "/moderate/rules", "/moderate/rules?as=moderator"])
+                                  *ADMIN_PAGES, "/moderate/rules?as=moderator"])
 def test_pages_need_no_inline_script_style_or_handlers(client, make_moderator, login,
                                                         path) -> None:
     if path != "/moderate/login":
@@ -189,7 +193,7 @@ def test_pages_need_no_inline_script_style_or_handlers(client, make_moderator, l
     assert response.headers["Cache-Control"] == "no-store"
 
 
-@pytest.mark.parametrize("name", ["moderate.css", "moderate.js", "rules.js"])
+@pytest.mark.parametrize("name", ["moderate.css", "moderate.js", "admin.js"])
 def test_static_assets_are_served_and_never_use_innerhtml(client, name) -> None:
     response = client.get(f"/static/{name}")
     assert response.status_code == 200

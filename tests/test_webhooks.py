@@ -6,7 +6,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -21,7 +23,8 @@ from service.db import Rule, RuleKind, WebhookDelivery
 pytestmark = pytest.mark.usefixtures("loopback_webhooks")
 
 SECRET = "a-shared-secret-of-enough-length"
-ALL_EVENTS = ["comment.published", "comment.held", "comment.spam", "queue.held_growing"]
+ALL_EVENTS = ["comment.published", "comment.held", "comment.spam", "comment.rejected",
+              "queue.held_growing"]
 
 
 class Receiver:
@@ -77,9 +80,14 @@ def add_webhook(client: Any, admin: dict[str, str], url: str, **fields: Any) -> 
     return dict(response.get_json())
 
 
-def expected_signature(secret: str, body: bytes) -> str:
-    """The signature a receiver computes on its own."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def receiver_accepts(secret: str, body: bytes, header: str, now: float | None = None) -> bool:
+    """What a receiver does on its own (docs/deploy.md): HMAC-SHA256 of "<t>.<body>",
+    compared in constant time, and the timestamp within five minutes."""
+    fields = dict(item.split("=", 1) for item in header.split(","))
+    expected = hmac.new(secret.encode(), fields["t"].encode() + b"." + body,
+                        hashlib.sha256).hexdigest()
+    fresh = abs((time.time() if now is None else now) - int(fields["t"])) <= 300
+    return hmac.compare_digest(expected, fields["v1"]) and fresh
 
 
 def test_decided_comment_reaches_receiver_signed(client, admin, receiver, post_comment,
@@ -93,7 +101,14 @@ def test_decided_comment_reaches_receiver_signed(client, admin, receiver, post_c
     assert len(receiver.requests) == 1
     request = receiver.requests[0]
     headers, body = request["headers"], request["body"]
-    assert headers["X-Webhook-Signature"] == expected_signature(SECRET, body)
+    signature = headers["X-Webhook-Signature"]
+    assert re.fullmatch(r"t=\d+,v1=[0-9a-f]{64}", signature)
+    assert abs(int(signature[2:signature.index(",")]) - time.time()) < 60
+    assert receiver_accepts(SECRET, body, signature)
+    assert not receiver_accepts(SECRET, body + b" ", signature)
+    # A replay of the same delivery an hour later is told apart by its timestamp.
+    assert not receiver_accepts(SECRET, body, signature, now=time.time() + 3600)
+    assert not webhooks.verify(SECRET, body, signature, now=time.time() + 3600)
     assert headers["Content-Type"] == "application/json"
     payload = json.loads(body)
     status = payload["data"]["status"]
@@ -130,6 +145,24 @@ def test_generated_secret_is_shown_once_and_signs(client, admin, receiver, held_
     assert request["headers"]["X-Webhook-Event"] == "comment.spam"
     assert webhooks.verify(hook["secret"], request["body"],
                            request["headers"]["X-Webhook-Signature"])
+
+
+def test_rejecting_a_published_comment_tells_receivers(client, admin, receiver, post_comment,
+                                                       run_worker) -> None:
+    add_webhook(client, admin, receiver.url, secret=SECRET)
+    comment_id = post_comment(content="Fine words at first sight.").get_json()["id"]
+    run_worker()
+    assert receiver.events() == ["comment.published"]
+    rejected = client.post(f"/api/v1/moderation/comments/{comment_id}/decision",
+                           headers=admin, json={"action": "reject",
+                                                "expected_status": "published"})
+    assert rejected.status_code == 200
+    run_worker()
+    assert receiver.events() == ["comment.published", "comment.rejected"]
+    last = receiver.requests[-1]
+    payload = json.loads(last["body"])
+    assert payload["data"]["id"] == comment_id and payload["data"]["status"] == "rejected"
+    assert receiver_accepts(SECRET, last["body"], last["headers"]["X-Webhook-Signature"])
 
 
 def test_failed_delivery_is_logged_and_retried(client, admin, receiver, post_comment,
@@ -190,7 +223,7 @@ def test_growing_held_queue_alerts_once_by_webhook(client, admin, receiver, post
     assert receiver.events().count("queue.held_growing") == 1  # not again within the hour
     alert = next(r for r in receiver.requests
                  if r["headers"]["X-Webhook-Event"] == "queue.held_growing")
-    assert alert["headers"]["X-Webhook-Signature"] == expected_signature(SECRET, alert["body"])
+    assert receiver_accepts(SECRET, alert["body"], alert["headers"]["X-Webhook-Signature"])
     assert json.loads(alert["body"])["data"] == {"held": 2, "threshold": 2}
 
 
@@ -229,7 +262,43 @@ def test_held_alert_email_reaches_smtp_server(app, held_comment, run_worker, db,
         smtp.stop()
     [message] = inbox.messages
     assert message.rcpt_tos == ["mods@example.org"]
+    assert message.mail_from == "alerts@example.org"
     assert b"Subject: 1 held comment waiting for a moderator" in message.content
+    import email
+    from email import policy
+
+    text = email.message_from_bytes(message.content, policy=policy.default).get_content()
+    assert "http://127.0.0.1:8000/moderate?status=held" in text  # development's PUBLIC_URL
+
+
+@pytest.mark.parametrize(("settings", "sender", "link"), [
+    ({"PUBLIC_URL": "https://comments.blog.example/"}, "comments@comments.blog.example",
+     "https://comments.blog.example/moderate?status=held"),
+    ({"PUBLIC_URL": "https://comments.blog.example", "SMTP_FROM": "Blog <ops@blog.example>"},
+     "Blog <ops@blog.example>", "https://comments.blog.example/moderate?status=held"),
+])
+def test_alert_email_links_to_the_queue_from_a_real_sender(settings, sender, link) -> None:
+    from service.config import load_config
+
+    config = load_config({"APP_ENV": "production", "SECRET_KEY": "k" * 32,
+                          "DATABASE_URL": "postgresql://db/comments", "REDIS_URL": "redis://r",
+                          "SMTP_HOST": "smtp.blog.example", "ALERT_EMAIL_TO": ["mods@b.example"],
+                          **settings})
+    message = notify.alert_message(12, config)
+    assert message["From"] == sender
+    assert message["Subject"] == "12 held comments waiting for a moderator"
+    assert link in message.get_content()
+
+
+def test_production_alert_email_needs_a_public_url_and_a_sender() -> None:
+    from service.config import load_config
+    from service.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="PUBLIC_URL, SMTP_FROM"):
+        load_config({"APP_ENV": "production", "SECRET_KEY": "k" * 32,
+                     "DATABASE_URL": "postgresql://db/comments", "REDIS_URL": "redis://r",
+                     "SMTP_HOST": "smtp.blog.example", "ALERT_EMAIL_TO": ["mods@b.example"],
+                     "PUBLIC_URL": ""})
 
 
 def test_deliveries_stored_while_redis_was_down_are_queued_later(app, client, db, admin,
@@ -275,7 +344,8 @@ def test_rescoring_moves_reach_webhooks(app, client, admin, receiver, post_comme
     db.commit()
     result = app.test_cli_runner().invoke(args=["model", "rescore", "--status", "held"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output.strip().splitlines()[-1]) == {"spam": 1}
+    assert json.loads(result.output.strip().splitlines()[-1]) == {"moved": {"spam": 1},
+                                                                   "rescored": 1}
     run_worker()  # the comment's own scoring job finds nothing pending; the delivery goes out
     assert receiver.events() == ["comment.spam"]
     assert json.loads(receiver.requests[0]["body"])["data"]["id"] == comment_id

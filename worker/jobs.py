@@ -357,15 +357,17 @@ def reconcile(scorer: Scorer, queue: Queue, older_than: float = RECONCILE_AFTER_
 
 
 def rescore(scorer: Scorer, statuses: Sequence[str] = ("pending", "held"),
-            on_moved: Callable[[Session, list[Comment]], Any] | None = None) -> dict[str, int]:
+            on_moved: Callable[[Session, list[Comment]], Any] | None = None) -> dict[str, Any]:
     """Re-decide undecided and held comments with the active model and rules.
 
-    Comments a moderator labelled are never touched; each move is audited as made by the
-    model (actor = who decided: model, rule or fallback). ``on_moved`` gets the comments of
-    each batch that moved, after its commit (the CLI sends their webhook events). Returns
-    moves per new status."""
+    Every comment read gets the new score, reasons and model version; one whose status
+    changes is audited as moved by the model (actor = who decided: model, rule or
+    fallback). Comments a moderator labelled are never touched. ``on_moved`` gets the
+    comments of each batch that moved, after its commit (the CLI sends their webhook
+    events). Returns ``{"rescored": n, "moved": {new status: n}}``."""
     scorer.models.refresh()
     moved: dict[str, int] = {}
+    rescored = 0
     last_id = 0
     while True:
         with scorer.sessions() as session:
@@ -375,24 +377,28 @@ def rescore(scorer: Scorer, statuses: Sequence[str] = ("pending", "held"),
                 .order_by(Comment.id).limit(scorer.batch_size)
             ))
             if not comments:
-                return moved
+                return {"rescored": rescored, "moved": moved}
             last_id = comments[-1].id
             now = utcnow()
             batch_moved: list[int] = []
             for comment, decision in zip(comments, scorer.decide(session, comments),
                                          strict=True):
-                if decision.status == comment.status:
-                    continue
+                changes: dict[str, Any] = {
+                    "spam_score": decision.spam_score, "reasons": decision.reasons,
+                    "model_version": decision.model_version, "decided_by": decision.decided_by}
+                if decision.status != comment.status:
+                    changes.update(status=decision.status, decided_at=now)
                 result = session.execute(
                     update(Comment)
                     .where(Comment.id == comment.id, Comment.status == comment.status,
                            Comment.label.is_(None))
-                    .values(status=decision.status, spam_score=decision.spam_score,
-                            reasons=decision.reasons, model_version=decision.model_version,
-                            decided_by=decision.decided_by, decided_at=now)
+                    .values(**changes)
                     .execution_options(synchronize_session=False)
                 )
-                if result.rowcount == 1:  # type: ignore[attr-defined]
+                if result.rowcount != 1:  # type: ignore[attr-defined]
+                    continue  # a moderator or a worker got there first
+                rescored += 1
+                if decision.status != comment.status:
                     session.add(CommentEvent(
                         comment_id=comment.id, actor=decision.decided_by, action="rescore",
                         from_status=comment.status, to_status=decision.status, created_at=now,
@@ -404,3 +410,23 @@ def rescore(scorer: Scorer, statuses: Sequence[str] = ("pending", "held"),
                 on_moved(session, list(session.scalars(
                     select(Comment).where(Comment.id.in_(batch_moved)).order_by(Comment.id)
                     .execution_options(populate_existing=True))))
+
+
+def rescore_job(statuses: Sequence[str]) -> dict[str, Any]:
+    """RQ job (queued by the admins' models page): `rescore` with this worker's scorer; the
+    moves' webhook events go to the delivery queue."""
+    from service import webhooks
+
+    job = get_current_job()
+    config = load_config()
+    connection = job.connection if job is not None else None
+
+    def deliver(session: Session, comments: list[Comment]) -> None:
+        if connection is not None:
+            webhooks.comments_decided(session, webhooks.queue_for(connection, config),
+                                      comments)
+
+    result = rescore(get_scorer(), tuple(statuses), on_moved=deliver)
+    log.info("rescored %d comments (%s): moved %s", result["rescored"],
+             ", ".join(statuses), result["moved"])
+    return result

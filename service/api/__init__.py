@@ -65,13 +65,23 @@ def init_app(app: Flask) -> None:
         "bearerAuth", {"type": "http", "scheme": "bearer",
                        "description": "A moderator's API token (flask moderators add)."}
     )
-    from service.api import akismet, comments, health, moderation, posts, rules, webhooks
+    from service.api import (
+        admin,
+        akismet,
+        comments,
+        health,
+        moderation,
+        posts,
+        rules,
+        webhooks,
+    )
 
     api.register_blueprint(comments.blp)
     api.register_blueprint(posts.blp)
     api.register_blueprint(moderation.blp)
     api.register_blueprint(rules.blp)
     api.register_blueprint(webhooks.blp)
+    api.register_blueprint(admin.blp)
     app.register_blueprint(health.bp)
     app.register_blueprint(akismet.bp)
     app.extensions["api"] = api

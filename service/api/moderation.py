@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Any
 
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import RAISE
+from redis.exceptions import RedisError
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from service import auth, database, moderation
+from service import auth, bands, database, moderation, queue
 from service.api.webhooks import notify_decided
 from service.db import AkismetCheck, Comment, CommentEvent, CommentStatus
 from service.db.types import utcnow
-from service.errors import InvalidFieldError, NotFoundError, ServiceError
+from service.errors import InvalidFieldError, NotFoundError, ServiceError, UnavailableError
 from service.problems import PROBLEM_JSON
 from service.schemas import (
     MAX_ID,
@@ -28,7 +30,12 @@ from service.schemas import (
     QueuePage,
     StatsArgs,
     StatsOut,
+    UndoIn,
 )
+
+log = logging.getLogger(__name__)
+# The author's other comments shown beside one comment.
+AUTHOR_COMMENTS_SHOWN = 10
 
 blp = Blueprint(
     "moderation", __name__, url_prefix="/api/v1/moderation",
@@ -140,6 +147,8 @@ class Queue(MethodView):
             "comments": rows,
             "next": _cursor_of(rows[-1], sort) if more and rows else None,
             "counts": queue_counts(session, conditions),
+            "active_model": bands.active_model(),
+            "bands": bands.bands_of(c.model_version for c in rows),
         }
 
 
@@ -153,7 +162,24 @@ def comment_detail(session: Session, comment_id: int) -> dict[str, Any]:
         .order_by(CommentEvent.id)
     ).all()
     record = {column.key: getattr(comment, column.key) for column in Comment.__mapper__.columns}
-    return {**record, "history": history}
+    return {**record, "history": history, "bands": bands.drawn_with(comment.model_version),
+            "author_comments": author_comments(session, comment)}
+
+
+def author_comments(session: Session, comment: Comment) -> list[Comment]:
+    """The same author's other comments, newest first: by e-mail (any case), else by
+    returning-reader token, else by IP address (a name alone proves nothing)."""
+    if comment.author_email:
+        same = func.lower(Comment.author_email) == comment.author_email.lower()
+    elif comment.reader_id:
+        same = Comment.reader_id == comment.reader_id
+    elif comment.ip:
+        same = Comment.ip == comment.ip
+    else:
+        return []
+    return list(session.scalars(
+        select(Comment).where(same, Comment.id != comment.id)
+        .order_by(Comment.id.desc()).limit(AUTHOR_COMMENTS_SHOWN)))
 
 
 @blp.route("/comments/<int(max=9223372036854775807):comment_id>")
@@ -179,10 +205,39 @@ class Decision(MethodView):
     def post(self, decision: dict[str, Any], comment_id: int) -> dict[str, Any]:
         """approve -> published; reject -> rejected; spam -> spam; not_spam -> published."""
         session = database.session()
-        moderation.decide(
+        decided = moderation.decide(
             session, comment_id, auth.authenticate(), moderation.Action(decision["action"]),
             decision["note"], decision["expected_status"],
         )
+        session.commit()
+        try:
+            moderation.remember_for_undo(queue.redis(), decided)
+        except RedisError as error:  # the decision stands; only its undo is unavailable
+            log.warning("no undo for comment %s: Redis %s", comment_id,
+                        error.__class__.__name__, extra={"comment_id": comment_id})
+        notify_decided([comment_id])
+        return comment_detail(session, comment_id)
+
+
+@blp.route("/comments/<int(max=9223372036854775807):comment_id>/undo")
+class Undo(MethodView):
+    """Take back one's own decision, shortly after making it."""
+
+    @blp.doc(security=SECURITY)
+    @blp.arguments(UndoIn)
+    @blp.response(200, ModerationDetail)
+    @blp.alt_response(409, schema=Problem, content_type=PROBLEM_JSON,
+                      description="Too late, or the comment changed since the decision.")
+    def post(self, undo: dict[str, Any], comment_id: int) -> dict[str, Any]:
+        """Put back the status and label decision ``event_id`` replaced (within two
+        minutes, by its moderator, while nothing changed since); audited as "undo"."""
+        session = database.session()
+        try:
+            moderation.undo(session, queue.redis(), comment_id, undo["event_id"],
+                            auth.authenticate())
+        except RedisError:
+            raise UnavailableError("Undo is unavailable right now (Redis is down); "
+                                   "decide the comment again instead.") from None
         session.commit()
         notify_decided([comment_id])
         return comment_detail(session, comment_id)
@@ -204,7 +259,8 @@ class BulkDecisions(MethodView):
         for comment_id in dict.fromkeys(decision["ids"]):
             try:
                 comment = moderation.decide(session, comment_id, moderator, action,
-                                            decision["note"], decision["expected_status"])
+                                            decision["note"],
+                                            decision["expected_status"]).comment
                 session.commit()
                 results.append({"id": comment_id, "ok": True, "status": comment.status.value})
             except ServiceError as error:
@@ -228,42 +284,46 @@ class Stats(MethodView):
     def get(self, days: int, site: int | None = None) -> dict[str, Any]:
         """Per day and model version: comments published, held and filed as spam
         automatically, and moderators' overturns (false positives, missed spam)."""
-        session = database.session()
-        since = utcnow() - timedelta(days=days)
-        rows: dict[tuple[str, str | None], dict[str, Any]] = {}
+        return accuracy(database.session(), days, site)
 
-        def bucket(when: Any, version: str | None) -> dict[str, Any]:
-            key = (when.date().isoformat(), version)
-            return rows.setdefault(key, {"date": key[0], "model_version": version,
-                                         "published": 0, "held": 0, "spam": 0,
-                                         "false_positives": 0, "missed_spam": 0,
-                                         "held_resolved": 0})
 
-        of_site = [] if site is None else [_of_site(site)]
-        automatic = session.execute(
-            select(CommentEvent.created_at, CommentEvent.to_status, Comment.model_version)
-            .join(Comment, Comment.id == CommentEvent.comment_id)
-            .where(CommentEvent.actor.in_(AUTOMATIC_ACTORS), CommentEvent.created_at >= since,
-                   *of_site)
-        ).all()
-        for when, to_status, version in automatic:
-            if to_status in ("published", "held", "spam"):
-                bucket(when, version)[to_status] += 1
-        human = session.execute(
-            select(CommentEvent.created_at, CommentEvent.from_status, CommentEvent.to_status,
-                   Comment.model_version)
-            .join(Comment, Comment.id == CommentEvent.comment_id)
-            .where(CommentEvent.moderator_id.is_not(None), CommentEvent.created_at >= since,
-                   *of_site)
-        ).all()
-        for when, from_status, to_status, version in human:
-            day = bucket(when, version)
-            if from_status == "spam" and to_status == "published":
-                day["false_positives"] += 1
-            elif from_status == "published" and to_status == "spam":
-                day["missed_spam"] += 1
-            elif from_status == "held":
-                day["held_resolved"] += 1
-        ordered = sorted(rows.values(), key=lambda r: (r["date"], r["model_version"] or ""),
-                         reverse=True)
-        return {"days": ordered}
+def accuracy(session: Session, days: int, site: int | None = None) -> dict[str, Any]:
+    """`StatsOut`: per day and model version over the last ``days``, newest first."""
+    since = utcnow() - timedelta(days=days)
+    rows: dict[tuple[str, str | None], dict[str, Any]] = {}
+
+    def bucket(when: Any, version: str | None) -> dict[str, Any]:
+        key = (when.date().isoformat(), version)
+        return rows.setdefault(key, {"date": key[0], "model_version": version,
+                                     "published": 0, "held": 0, "spam": 0,
+                                     "false_positives": 0, "missed_spam": 0,
+                                     "held_resolved": 0})
+
+    of_site = [] if site is None else [_of_site(site)]
+    automatic = session.execute(
+        select(CommentEvent.created_at, CommentEvent.to_status, Comment.model_version)
+        .join(Comment, Comment.id == CommentEvent.comment_id)
+        .where(CommentEvent.actor.in_(AUTOMATIC_ACTORS), CommentEvent.created_at >= since,
+               *of_site)
+    ).all()
+    for when, to_status, version in automatic:
+        if to_status in ("published", "held", "spam"):
+            bucket(when, version)[to_status] += 1
+    human = session.execute(
+        select(CommentEvent.created_at, CommentEvent.from_status, CommentEvent.to_status,
+               Comment.model_version)
+        .join(Comment, Comment.id == CommentEvent.comment_id)
+        .where(CommentEvent.moderator_id.is_not(None), CommentEvent.created_at >= since,
+               *of_site)
+    ).all()
+    for when, from_status, to_status, version in human:
+        day = bucket(when, version)
+        if from_status == "spam" and to_status == "published":
+            day["false_positives"] += 1
+        elif from_status == "published" and to_status == "spam":
+            day["missed_spam"] += 1
+        elif from_status == "held":
+            day["held_resolved"] += 1
+    ordered = sorted(rows.values(), key=lambda r: (r["date"], r["model_version"] or ""),
+                     reverse=True)
+    return {"days": ordered}

@@ -23,6 +23,8 @@ blp = Blueprint(
 SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 # The delivery log shows the latest attempts; older ones stay in the table.
 DELIVERIES_SHOWN = 100
+# The admins' webhooks page shows each webhook's latest few.
+DELIVERIES_ON_PAGE = 10
 
 
 class WebhookIn(Schema):
@@ -153,6 +155,15 @@ class Deliveries(MethodView):
             select(WebhookDelivery).where(WebhookDelivery.webhook_id == webhook_id)
             .order_by(WebhookDelivery.id.desc()).limit(DELIVERIES_SHOWN))
         return {"deliveries": rows}
+
+
+def hooks_with_deliveries(per_hook: int) -> list[tuple[Webhook, list[WebhookDelivery]]]:
+    """Every webhook with its latest ``per_hook`` deliveries, newest first."""
+    session = database.session()
+    return [(hook, list(session.scalars(
+        select(WebhookDelivery).where(WebhookDelivery.webhook_id == hook.id)
+        .order_by(WebhookDelivery.id.desc()).limit(per_hook))))
+        for hook in session.scalars(select(Webhook).order_by(Webhook.id))]
 
 
 def notify_decided(comment_ids: Iterable[int]) -> None:

@@ -18,6 +18,22 @@
     spam: { label: "Spam", key: "s", to: "spam" },
     not_spam: { label: "Not spam", key: "n", to: "published" },
   };
+  // Approve and Not spam both publish the comment and label it genuine: one button, named
+  // for what the moderator is correcting (Not spam on a comment filed as spam).
+  const PUBLISH_KEYS = ["a", "n"];
+  // How long the Undo button stays after a decision (the server allows two minutes).
+  const UNDO_MS = 10000;
+
+  /** The actions offered for a comment in ``status``, in button order. */
+  function actionsFor(status) {
+    return [status === "spam" ? "not_spam" : "approve", "reject", "spam"];
+  }
+
+  /** The action a key means for a comment in ``status`` (a and n both publish). */
+  function actionForKey(key, status) {
+    if (PUBLISH_KEYS.includes(key)) return status === "spam" ? "not_spam" : "approve";
+    return Object.keys(ACTIONS).find((name) => ACTIONS[name].key === key && !PUBLISH_KEYS.includes(key)) || null;
+  }
 
   const csrfToken = document.querySelector('meta[name="csrf-token"]').content;
 
@@ -97,16 +113,10 @@
 
   // --- highlighting ----------------------------------------------------------------------
 
-  /** The quoted words of the reasons: "blocked term 'casino'" -> casino. */
-  function quotedTerms(reasons) {
-    const terms = new Set();
-    for (const reason of reasons || []) {
-      for (const match of String(reason).matchAll(/'([^']+)'/g)) {
-        const term = match[1].trim();
-        if (term) terms.add(term);
-      }
-    }
-    return [...terms];
+  /** What the API says pushed towards spam (rule matches, model terms): those are marked. */
+  function spamTerms(c) {
+    return [...new Set(((c.explanation && c.explanation.highlight) || [])
+      .map((term) => String(term).trim()).filter(Boolean))];
   }
 
   function escapeRegExp(text) {
@@ -149,15 +159,27 @@
 
   // --- rendering a comment ---------------------------------------------------------------
 
-  function scoreBar(score) {
+  /** The band a score falls in under ``bands`` ({low, high} of the model that scored it):
+   * the worker's rule, p < low published, p > high spam, else held. */
+  function bandOf(score, bands) {
+    if (typeof score !== "number") return "none";
+    if (!bands || typeof bands.low !== "number" || typeof bands.high !== "number") return "unknown";
+    return score > bands.high ? "high" : score < bands.low ? "low" : "mid";
+  }
+
+  function scoreBar(score, bands, version) {
     const known = typeof score === "number";
     const bar = el("span", { className: "score-fill" });
-    const level = !known ? "none" : score >= 0.76 ? "high" : score >= 0.13 ? "mid" : "low";
+    const level = bandOf(score, bands);
     // CSSOM, not a style attribute: allowed under style-src 'self'.
     bar.style.width = known ? Math.max(2, Math.round(score * 100)) + "%" : "0";
+    const band = bands && typeof bands.low === "number"
+      ? " · published below " + bands.low.toFixed(2) + ", spam above " + bands.high.toFixed(2) : "";
     return el("span", {
       className: "score score-" + level,
-      title: known ? "Spam score " + score.toFixed(3) : "Not scored",
+      dataset: { band: level },
+      title: known ? "Spam score " + score.toFixed(3) + band + (version ? " · model " + version : "")
+        : "Not scored",
       attrs: { role: "meter", "aria-valuemin": "0", "aria-valuemax": "1",
                "aria-valuenow": known ? String(score) : "0",
                "aria-label": "Spam score" },
@@ -172,15 +194,22 @@
                      rel: "noopener noreferrer nofollow ugc", title: url }, url);
   }
 
-  function reasonChips(reasons) {
+  const CHIP_CLASS = { spam: "bad", hold: "warn", ham: "good", neutral: "warn" };
+
+  /** The reasons worth showing (the API drops stop words and tiny weights), in words. */
+  function reasonChips(c) {
     const list = el("ul", { className: "reasons" });
-    for (const reason of reasons || []) {
-      const text = String(reason);
-      const kind = /^blocked|^spam score .* above|\+\d/.test(text) ? "bad"
-        : /^trusted|^spam score .* below|-\d/.test(text) ? "good"
-        : /^watched|^spam score|links \(hold|held|pre-moderated|no model/i.test(text) ? "warn"
-        : "plain";
-      list.append(el("li", { className: "chip chip-" + kind }, text));
+    const chips = (c.explanation && c.explanation.chips) || [];
+    for (const chip of chips) {
+      const weight = typeof chip.weight === "number"
+        ? el("span", { className: "chip-weight" }, (chip.weight > 0 ? "+" : "") + chip.weight.toFixed(1))
+        : null;
+      const towards = chip.effect === "spam" ? "pushed towards spam"
+        : chip.effect === "ham" ? "spoke for the comment" : chip.effect === "hold" ? "held for a moderator" : "";
+      list.append(el("li", {
+        className: "chip chip-" + (CHIP_CLASS[chip.effect] || "plain") + " chip-" + chip.kind,
+        title: (chip.kind === "model" ? "Model: " : chip.kind === "rule" ? "Rule: " : "") + towards,
+      }, chip.text, weight ? " " : null, weight));
     }
     return list;
   }
@@ -195,18 +224,21 @@
   }
 
   function commentBody(c) {
-    const pattern = termsRegExp(quotedTerms(c.reasons));
+    const pattern = termsRegExp(spamTerms(c));
     return el("div", { className: "content" }, highlighted(c.content, pattern));
   }
 
   function actionButtons(c, onAction) {
     const group = el("div", { className: "actions", attrs: { role: "group", "aria-label": "Decide" } });
-    for (const [action, spec] of Object.entries(ACTIONS)) {
+    for (const action of actionsFor(c.status)) {
+      const spec = ACTIONS[action];
+      const keys = spec.to === "published" ? "a" : spec.key;
       const button = el("button", {
         type: "button", className: "btn btn-small btn-" + action.replace("_", ""),
-        title: spec.label + " (" + spec.key + ")", disabled: spec.to === c.status,
+        title: spec.label + " (" + (spec.to === "published" ? "a or n" : keys) + ")",
+        disabled: spec.to === c.status,
         dataset: { action },
-      }, spec.label, el("kbd", {}, spec.key));
+      }, spec.label, el("kbd", {}, keys));
       button.addEventListener("click", (event) => {
         event.stopPropagation();
         onAction(c, action);
@@ -216,10 +248,35 @@
     return group;
   }
 
+  function authorComments(c) {
+    const others = c.author_comments || [];
+    if (!others.length) return el("p", { className: "muted" }, "No other comments by this author.");
+    const list = el("ol", { className: "others" });
+    for (const o of others) {
+      const text = String(o.content || "");
+      list.append(el("li", {},
+        el("span", { className: "status-pill status-" + o.status }, o.status), " ",
+        el("a", { href: "/moderate/comments/" + o.id }, "#" + o.id), " ",
+        el("span", { className: "post" }, o.post), " · ", timeEl(o.created_at),
+        el("div", { className: "other-text" }, text.length > 160 ? text.slice(0, 160) + "…" : text)));
+    }
+    return list;
+  }
+
+  /** The decision controls of the comment page: the note and the buttons. */
+  function decisionForm(c, onAction) {
+    const note = el("textarea", { id: "note", name: "note", maxLength: 2000, rows: 2,
+                                  placeholder: "Why (optional, kept in the history)" });
+    return el("div", { className: "decide" },
+      el("label", { className: "note-label", htmlFor: "note" }, "Note"),
+      note,
+      actionButtons(c, onAction));
+  }
+
   function detailView(c, onAction) {
     const history = el("ol", { className: "history" });
     for (const e of c.history || []) {
-      history.append(el("li", {},
+      history.append(el("li", { dataset: { eventId: String(e.id) } },
         el("span", { className: "status-pill status-" + (e.to_status || "") }, e.to_status),
         " ", el("strong", {}, e.action), " by ", e.actor,
         e.from_status ? " (was " + e.from_status + ")" : "", " · ", timeEl(e.created_at),
@@ -232,7 +289,10 @@
       facts.append(el("dt", {}, name), el("dd", {}, value));
     };
     fact("Status", el("span", { className: "status-pill status-" + c.status }, c.status));
-    fact("Score", scoreBar(c.spam_score));
+    fact("Score", scoreBar(c.spam_score, c.bands, c.model_version));
+    if (c.bands && typeof c.bands.low === "number") {
+      fact("Bands", "published below " + c.bands.low.toFixed(2) + ", spam above " + c.bands.high.toFixed(2));
+    }
     fact("Model", c.model_version || "–");
     fact("Decided by", c.decided_by);
     fact("Label", c.label);
@@ -250,11 +310,55 @@
         el("a", { href: "/moderate/comments/" + c.id, className: "permalink", title: "Own page" }, "↗")),
       metaLine(c),
       commentBody(c),
-      reasonChips(c.reasons),
-      onAction ? actionButtons(c, onAction) : null,
+      reasonChips(c),
+      onAction ? decisionForm(c, onAction) : null,
       facts,
       el("h3", {}, "History"),
-      history.children.length ? history : noHistory);
+      history.children.length ? history : noHistory,
+      el("h3", {}, "Other comments by this author"),
+      authorComments(c));
+  }
+
+  // --- undo ------------------------------------------------------------------------------
+
+  let undoTimer = null;
+  let undoOffer = null;
+
+  /** A toast saying what was decided, with an Undo button for UNDO_MS (key: u). */
+  function offerUndo(message, c, onUndone) {
+    let toast = document.getElementById("toast");
+    if (!toast) {
+      toast = el("div", { id: "toast", className: "toast", attrs: { role: "status", "aria-live": "polite" } },
+        el("span", { className: "toast-text" }),
+        el("button", { type: "button", className: "btn btn-small", id: "toast-undo" }, "Undo", el("kbd", {}, "u")));
+      document.body.append(toast);
+      toast.querySelector("#toast-undo").addEventListener("click", () => undoLast());
+    }
+    const events = c.history || [];
+    const last = events[events.length - 1];
+    undoOffer = last ? { id: c.id, eventId: last.id, onUndone } : null;
+    toast.querySelector(".toast-text").textContent = message;
+    toast.querySelector("#toast-undo").hidden = !undoOffer;
+    toast.hidden = false;
+    clearTimeout(undoTimer);
+    undoTimer = setTimeout(() => { toast.hidden = true; undoOffer = null; }, UNDO_MS);
+  }
+
+  async function undoLast() {
+    const offer = undoOffer;
+    if (!offer) return false;
+    undoOffer = null;
+    clearTimeout(undoTimer);
+    const toast = document.getElementById("toast");
+    if (toast) toast.hidden = true;
+    try {
+      const c = await api("POST", "/comments/" + offer.id + "/undo", { event_id: offer.eventId });
+      flash("Undone: comment #" + c.id + " is " + c.status + " again.", "ok");
+      offer.onUndone(c);
+    } catch (error) {
+      flash(error.message, "error");
+    }
+    return true;
   }
 
   // --- the comment page ------------------------------------------------------------------
@@ -262,23 +366,51 @@
   async function commentPage() {
     const box = document.getElementById("detail");
     const id = document.body.dataset.commentId;
+    let current = null;
+    let busy = false;
     async function load() {
       try {
-        const c = await api("GET", "/comments/" + id);
-        box.replaceChildren(detailView(c, decide));
+        current = await api("GET", "/comments/" + id);
+        box.replaceChildren(detailView(current, decide));
+        box.setAttribute("aria-busy", "false");
       } catch (error) {
         box.replaceChildren(el("p", { className: "error" }, error.message));
       }
     }
     async function decide(c, action) {
+      if (busy) return;
+      busy = true;
+      const noteField = document.getElementById("note");
+      const note = noteField ? noteField.value.trim() : "";
+      const body = { action, expected_status: c.status };
+      if (note) body.note = note;
       try {
-        await api("POST", "/comments/" + c.id + "/decision", { action, expected_status: c.status });
-        flash(ACTIONS[action].label + ": comment #" + c.id + ".", "ok");
+        const decided = await api("POST", "/comments/" + c.id + "/decision", body);
+        offerUndo(ACTIONS[action].label + ": comment #" + c.id + ".", decided, () => load());
+        current = decided;
+        box.replaceChildren(detailView(decided, decide));
       } catch (error) {
         flash(error.message, "error");
+        await load();
+      } finally {
+        busy = false;
       }
-      load();
     }
+    document.addEventListener("keydown", (event) => {
+      if (event.ctrlKey || event.metaKey || event.altKey) return;
+      const target = event.target;
+      if (target instanceof HTMLElement && target.closest("input, textarea, select, [contenteditable]")) {
+        if (event.key === "Escape") target.blur();
+        return;
+      }
+      if (event.key === "u") { if (undoOffer) { event.preventDefault(); undoLast(); } return; }
+      if (!current) return;
+      const action = actionForKey(event.key, current.status);
+      if (!action) return;
+      event.preventDefault();
+      if (ACTIONS[action].to === current.status) { flash("Already " + current.status + ".", "info"); return; }
+      decide(current, action);
+    });
     load();
   }
 
@@ -300,6 +432,8 @@
       loading: false,
       detailId: null,
       generation: 0,
+      model: {},
+      bands: {},
     };
     const list = document.getElementById("items");
     const empty = document.getElementById("empty");
@@ -344,6 +478,29 @@
       document.title = (held ? "(" + held + ") " : "") + "Queue · Comment moderation";
     }
 
+    /** The bands of the model that scored ``c``; the active model's when that version is
+     * gone from the store. */
+    function bandsOf(c) {
+      return state.bands[c.model_version] ||
+        (typeof state.model.low === "number" ? { low: state.model.low, high: state.model.high } : null);
+    }
+
+    /** The active model, once for the whole list (not on every card). */
+    function showModel(model) {
+      state.model = model || {};
+      const line = document.getElementById("model-line");
+      if (!line) return;
+      if (!state.model.version) {
+        line.textContent = "No spam model is active: new comments are held for a moderator.";
+        return;
+      }
+      line.replaceChildren("Model ", el("span", { className: "mono" }, state.model.version),
+        typeof state.model.low === "number"
+          ? ": published below " + state.model.low.toFixed(2) + ", held up to " +
+            state.model.high.toFixed(2) + ", spam above."
+          : ".");
+    }
+
     function itemNode(c, index) {
       const check = el("input", { type: "checkbox", className: "pick", checked: state.checked.has(c.id),
                                   attrs: { "aria-label": "Select comment " + c.id } });
@@ -355,13 +512,17 @@
         dataset: { id: String(c.id) },
         tabIndex: -1,
       },
-        el("div", { className: "item-side" }, check, scoreBar(c.spam_score)),
+        el("div", { className: "item-side" }, check,
+          scoreBar(c.spam_score, bandsOf(c), c.model_version)),
         el("div", { className: "item-main" },
           metaLine(c),
           commentBody(c),
           el("div", { className: "item-foot" },
-            reasonChips(c.reasons),
-            el("span", { className: "model", title: "Model version" }, c.model_version || "no model"),
+            reasonChips(c),
+            c.model_version && state.model.version && c.model_version !== state.model.version
+              ? el("span", { className: "model", title: "Scored by an earlier model: " + c.model_version },
+                "earlier model")
+              : null,
             actionButtons(c, decide))));
       node.addEventListener("click", () => {
         select(state.items.findIndex((item) => item.id === c.id), true);
@@ -383,7 +544,9 @@
       checkAll.checked = n > 0 && n === state.items.length;
       checkAll.indeterminate = n > 0 && n < state.items.length;
       for (const button of document.querySelectorAll("[data-bulk]")) {
-        button.disabled = n === 0 || ACTIONS[button.dataset.bulk].to === state.status;
+        const offered = actionsFor(state.status).includes(button.dataset.bulk);
+        button.hidden = !offered;
+        button.disabled = !offered || n === 0 || ACTIONS[button.dataset.bulk].to === state.status;
       }
       document.getElementById("bulkbar").classList.toggle("active", n > 0);
     }
@@ -444,6 +607,8 @@
           for (const id of [...state.checked]) if (!ids.has(id)) state.checked.delete(id);
         }
         state.next = page.next;
+        Object.assign(state.bands, page.bands || {});
+        showModel(page.active_model);
         showCounts(page.counts);
         newer.hidden = true;
       } catch (error) {
@@ -509,9 +674,9 @@
       const node = document.getElementById("comment-" + c.id);
       if (node) node.classList.add("busy");
       try {
-        await api("POST", "/comments/" + c.id + "/decision", { action, expected_status: c.status });
+        const decided = await api("POST", "/comments/" + c.id + "/decision", { action, expected_status: c.status });
         removeItems([c.id]);
-        flash(ACTIONS[action].label + ": comment #" + c.id + ".", "ok");
+        offerUndo(ACTIONS[action].label + ": comment #" + c.id + ".", decided, () => load(false));
         poll();
       } catch (error) {
         if (node) node.classList.remove("busy");
@@ -606,6 +771,7 @@
       // Enter on a focused button or link keeps its native meaning.
       if (event.key === "Enter" && target instanceof HTMLElement && target.closest("button, a")) return;
       if (event.key === "?") { event.preventDefault(); toggleHelp(); return; }
+      if (event.key === "u") { if (undoOffer) { event.preventDefault(); undoLast(); } return; }
       if (event.key === "Escape") {
         if (!help.hidden) toggleHelp(false);
         else { state.detailId = null; detail.classList.remove("open"); }
@@ -622,8 +788,8 @@
         case "1": case "2": case "3": case "4": case "5":
           switchTab(STATUSES[Number(event.key) - 1]); break;
         default: {
-          const action = Object.keys(ACTIONS).find((name) => ACTIONS[name].key === event.key);
-          if (!action || !c) return;
+          const action = c ? actionForKey(event.key, c.status) : null;
+          if (!action) return;
           if (ACTIONS[action].to === c.status) { flash("Already " + c.status + ".", "info"); break; }
           decide(c, action);
         }

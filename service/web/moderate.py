@@ -8,7 +8,8 @@ identically. No inline scripts or styles, so a strict Content-Security-Policy ca
 from __future__ import annotations
 
 import secrets
-from functools import cache
+from collections.abc import Callable
+from functools import cache, wraps
 from typing import Any
 
 from flask import Blueprint, redirect, render_template, request, session, url_for
@@ -144,3 +145,103 @@ def rules() -> Any:
         posts=db.scalars(select(PostSettings).order_by(PostSettings.post)).all(),
         settings=current_settings(),
     )
+
+
+# --- admin pages ---------------------------------------------------------------------------
+# Each page renders the stored state; its forms go through the admin API (session + CSRF
+# header, audited there), then the page reloads.
+
+
+def admin_page(view: Callable[[Moderator], Any]) -> Callable[[], Any]:
+    """Decorator: the login page for a visitor, 403 for a moderator, else ``view(admin)``."""
+
+    @wraps(view)
+    def wrapper() -> Any:
+        moderator = current_moderator()
+        if moderator is None:
+            return _login_redirect()
+        if not moderator.is_admin:
+            return render_template("forbidden.html", moderator=moderator), 403
+        return view(moderator)
+
+    return wrapper
+
+
+@bp.get("/webhooks")
+@admin_page
+def webhooks_page(moderator: Moderator) -> Any:
+    """Webhooks: add (the secret is shown once), delete, the latest deliveries of each."""
+    from service.api.webhooks import DELIVERIES_ON_PAGE, hooks_with_deliveries
+    from service.webhooks import EVENTS
+
+    return render_template("webhooks.html", moderator=moderator, events=EVENTS,
+                           hooks=hooks_with_deliveries(DELIVERIES_ON_PAGE))
+
+
+@bp.get("/sites")
+@admin_page
+def sites_page(moderator: Moderator) -> Any:
+    """Akismet-compatible API sites: add (the key is shown once), revoke."""
+    from service.api.admin import site_rows
+
+    return render_template("sites.html", moderator=moderator, sites=site_rows())
+
+
+# The metrics two model versions are compared on, in the page's words.
+COMPARED_METRICS = (
+    ("n", "comments evaluated", "count"),
+    ("ham_flagged", "genuine comments filed as spam", "share"),
+    ("spam_published", "spam published", "share"),
+    ("auto_decided", "decided without a moderator", "share"),
+    ("mcc", "MCC", "number"),
+    ("f1", "F1", "number"),
+    ("roc_auc", "ROC AUC", "number"),
+)
+
+
+@bp.get("/models")
+@admin_page
+def models_page(moderator: Moderator) -> Any:
+    """The model registry: promote, roll back, rescore, and two versions side by side."""
+    from service import learning
+    from service.api.admin import model_rows, store
+
+    rows = model_rows()
+    by_version = {row.version: row for row in rows}
+    chosen = [v for v in request.args.getlist("compare") if v in by_version][:2]
+    refusals = {row.version: learning.gate_refusal(database.session(), store(), row.version)
+                for row in rows}
+    return render_template("models.html", moderator=moderator, models=rows,
+                           compared=[by_version[v] for v in chosen], refusals=refusals,
+                           metrics=COMPARED_METRICS)
+
+
+def _int_arg(name: str, default: int | None, low: int, high: int) -> int | None:
+    text = request.args.get(name, "")
+    if text.isascii() and text.isdigit() and low <= int(text) <= high:
+        return int(text)
+    return default
+
+
+@bp.get("/stats")
+@admin_page
+def stats_page(moderator: Moderator) -> Any:
+    """Accuracy as moderators saw it: automatic decisions and their overturns."""
+    from service.api.moderation import accuracy
+
+    window = _int_arg("days", 30, 1, 365) or 30
+    days = accuracy(database.session(), window)["days"]
+    totals = {key: sum(row[key] for row in days) for key in
+              ("published", "held", "spam", "false_positives", "missed_spam", "held_resolved")}
+    return render_template("stats.html", moderator=moderator, days=days, totals=totals,
+                           window=window)
+
+
+@bp.get("/audit")
+@admin_page
+def audit_log(moderator: Moderator) -> Any:
+    """The admins' audit log, newest first."""
+    from service.api.admin import AUDIT_PAGE, audit_page
+
+    page = audit_page(_int_arg("before", None, 1, 2**31 - 1), AUDIT_PAGE)
+    return render_template("audit.html", moderator=moderator, **page)

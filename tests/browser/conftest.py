@@ -98,3 +98,5 @@ def logged_in(page: Any, make_moderator: Callable[..., str]) -> Callable[..., An
         return page
 
     return _login
+
+
