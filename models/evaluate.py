@@ -229,7 +229,8 @@ def default_rules_policy() -> Policy:
     def decide(example: Example, band: str, spam_score: float) -> str:
         comment = SimpleNamespace(content=example.content, author_name=example.author_name,
                                   author_email=example.author_email,
-                                  author_url=example.author_url, ip=None, post="")
+                                  author_url=example.author_url, ip=None, post="",
+                                  reasons=None)
         return outcome(band, spam_score, rules.check(comment),  # type: ignore[arg-type]
                        rules.trusted_spam_ceiling)[0]
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -100,7 +99,11 @@ def write_report(path: Path, title: str, sections: list[dict[str, Any]],
         parts.append(f"<h2>{html.escape(section['name'])}</h2>")
         confusion = section["metrics"].get("confusion")
         if confusion:
-            parts.append(f"<p>Confusion at the cut: {html.escape(json.dumps(confusion))}</p>")
+            parts.append("<p>At the spam cut: " + html.escape(
+                f"of the genuine comments, {confusion.get('tn', 0):,} not filed as spam and "
+                f"{confusion.get('fp', 0):,} filed as spam; of the spam, "
+                f"{confusion.get('tp', 0):,} caught and {confusion.get('fn', 0):,} missed.")
+                + "</p>")
         images = figures(section["labels"], section["scores"], section["low"], section["high"],
                          section["name"])
         parts += [f'<img alt="{name}" src="data:image/png;base64,{data}">'

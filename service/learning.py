@@ -188,9 +188,10 @@ def gate_verdict(candidate: dict[str, Any], active: dict[str, Any]) -> tuple[boo
 
 
 def _owner_notes(candidate: dict[str, Any] | None, active: dict[str, Any] | None,
-                 active_version: str | None) -> list[str]:
+                 active_version: str | None, compared_on: int | None = None) -> list[str]:
     """What a blog's owner reads first: per 1,000 genuine and 1,000 spam comments of the
-    comparison set, for the new model and the one in use."""
+    comparison set (``compared_on`` comments: a small set says little), for the new model
+    and the one in use."""
     def sentence(who: str, metrics: dict[str, Any]) -> str:
         def per_thousand(key: str) -> str:
             value = metrics.get(key)
@@ -200,6 +201,10 @@ def _owner_notes(candidate: dict[str, Any] | None, active: dict[str, Any] | None
                 f"{(metrics.get('auto_decided') or 0) * 100:.1f} % decided without a moderator.")
 
     notes = []
+    if compared_on is not None and (candidate is not None or active is not None):
+        notes.append(f"Measured on {compared_on:,} labelled comments the models did not learn "
+                     "from" + (" (few: read these figures as a rough guide)." if compared_on
+                               < 200 else "."))
     if candidate is not None:
         notes.append(sentence("The new model", candidate))
     if active is not None:
@@ -322,7 +327,8 @@ def retrain(
     report = folder / "report.html"
     verdict = ("PROMOTED" if promoted else "NOT PROMOTED") + f": {gate}."
     write_report(report, f"Model {version}", sections,
-                 notes=[*_owner_notes(candidate_metrics, active_metrics, active),
+                 notes=[*_owner_notes(candidate_metrics, active_metrics, active,
+                                      len(eval_set) if candidate_metrics else None),
                         verdict,
                         f"Thresholds of the new model: published below a spam score of "
                         f"{thresholds.low}, filed as spam above {thresholds.high}, held in "
