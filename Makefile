@@ -44,8 +44,11 @@ migrate: $(STAMP)
 	$(PY) -m flask --app service db upgrade
 
 ## train: train on the starter corpus (+ DATA="file-or-folder ...") and activate the model
+## (written to MODEL_DIR, then stored in the database, where every machine finds it)
 train: $(STAMP)
 	$(PY) -m models.train $(if $(DATA),--data $(DATA))
+	$(PY) -m flask --app service db upgrade
+	$(PY) -m flask --app service model import --activate --actor "make train"
 
 ## retrain: train on starter corpus + moderators' labels (+ DATA), evaluate, promote via the gate
 retrain: $(STAMP)

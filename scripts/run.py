@@ -184,7 +184,7 @@ def main() -> int:
                 redis_children.append(redis_child)
                 redis_child.start()
         run([py, "-m", "flask", "--app", "service", "db", "upgrade"], env)
-        run([py, "-m", "models.train", "--if-missing"], env)
+        run([py, "-m", "flask", "--app", "service", "model", "ensure"], env)
 
         def spawn(cmd: list[str]) -> Callable[[], subprocess.Popen[bytes]]:
             return lambda: subprocess.Popen(cmd, env=env, cwd=ROOT, start_new_session=True)

@@ -4,7 +4,6 @@ and the evaluate command's output."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,10 +11,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from models.artifacts import ArtifactStore
 from models.data import SPAM, Example
 from service import learning
 from service.db import Comment, CommentEvent, CommentStatus, Label, ModelVersion
+from service.db.model_store import ModelStore
 from tests.conftest import ROOT
 from worker import jobs
 
@@ -23,10 +22,10 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def store(model_dir: Path, tmp_path: Path) -> ArtifactStore:
-    """A private copy of the session's store, so tests may promote and roll back."""
-    shutil.copytree(model_dir, tmp_path / "store")
-    return ArtifactStore(tmp_path / "store")
+def store(tmp_path: Path) -> ModelStore:
+    """The database's models (the test's own: promoting and rolling back touch no other
+    test), with a local cache of this test's own."""
+    return ModelStore(tmp_path / "store")
 
 
 def _label(db, content: str, label: str, n: int) -> None:
@@ -38,14 +37,14 @@ def _label(db, content: str, label: str, n: int) -> None:
 
 
 def test_retrain_learns_site_labels_promotes_and_writes_a_report(db, store) -> None:
-    before = store.active_version()
+    before = store.active_version(db)
     _label(db, "Sunflower seeds wholesale offer, message Karl on signal", "spam", 8)
     _label(db, "Loved the bit about HBM stacks, thanks for the clear write-up", "ham", 8)
     result = learning.retrain(db, store, actor="tester")
     db.commit()
-    assert result.promoted and store.active_version() == result.version != before
+    assert result.promoted and store.active_version(db) == result.version != before
     assert result.report.is_file() and "data:image/png;base64" in result.report.read_text()
-    folder = store.root / result.version
+    folder = store.folder(result.version)
     evaluation = json.loads((folder / "metrics.json").read_text())
     assert {"candidate", "active", "gate", "method", "cv"} <= set(evaluation)
     assert evaluation["method"].startswith("16 labelled comments the active model never saw")
@@ -60,24 +59,24 @@ def test_retrain_learns_site_labels_promotes_and_writes_a_report(db, store) -> N
 def test_the_gate_refuses_a_worse_model_unless_forced(db, store) -> None:
     _label(db, "Sunflower seeds wholesale offer, message Karl on signal", "spam", 8)
     _label(db, "Loved the bit about HBM stacks, thanks for the clear write-up", "ham", 8)
-    active = store.active_version()
+    active = store.active_version(db)
     # Almost no regularisation budget: a model that barely learns anything.
     worse = {"clf__C": 1e-6}
     refused = learning.retrain(db, store, params=worse)
     db.commit()
-    assert not refused.promoted and store.active_version() == active
+    assert not refused.promoted and store.active_version(db) == active
     assert "worse" in refused.gate
     row = db.scalar(select(ModelVersion).where(ModelVersion.version == refused.version))
     assert row.state == "refused"
     forced = learning.retrain(db, store, params=worse, force=True)
-    assert forced.promoted and store.active_version() == forced.version
+    assert forced.promoted and store.active_version(db) == forced.version
     assert "--force" in forced.gate
 
 
 def test_nothing_new_to_compare_on_is_not_promoted(db, store) -> None:
-    active = store.active_version()
+    active = store.active_version(db)
     result = learning.retrain(db, store)
-    assert not result.promoted and store.active_version() == active
+    assert not result.promoted and store.active_version(db) == active
     assert result.gate.startswith("nothing to compare on: too few labelled comments")
 
 
@@ -102,15 +101,15 @@ def test_a_time_ordered_holdout_compares_both_models_on_the_same_comments(db, st
 
 
 def test_rollback_returns_to_the_previous_promoted_model(db, store) -> None:
-    first = store.active_version()
+    first = store.active_version(db)
     learning.sync_registry(db, store)
-    pipeline, metadata = store.load()
-    second = store.save(pipeline, {k: v for k, v in metadata.items()
+    pipeline, metadata = store.load(db)
+    second = store.save(db, pipeline, {k: v for k, v in metadata.items()
                                    if k not in ("version", "sha256", "created_at")})
     learning.activate(db, store, second, "tester")
     db.commit()
     assert learning.rollback(db, store, "tester") == first
-    assert store.active_version() == first
+    assert store.active_version(db) == first
 
 
 def test_rescore_moves_undecided_comments_but_never_a_moderators(app, db, post_comment) -> None:
@@ -130,14 +129,14 @@ def test_rescore_moves_undecided_comments_but_never_a_moderators(app, db, post_c
     assert (event.actor, event.action, event.from_status) == ("model", "rescore", "held")
 
 
-def test_model_cli_lists_and_refuses_unknown_versions(app, store) -> None:
-    app.config["MODEL_DIR"] = str(store.root)
+def test_model_cli_lists_and_refuses_unknown_versions(app, db, store) -> None:
+    app.config["MODEL_DIR"] = str(store.local().root)
     runner = app.test_cli_runner()
     listing = runner.invoke(args=["model", "list"])
-    assert listing.exit_code == 0 and f"* {store.active_version()}" in listing.output
+    assert listing.exit_code == 0 and f"* {store.active_version(db)}" in listing.output
     assert runner.invoke(args=["model", "promote", "no-such-version"]).exit_code != 0
-    shown = runner.invoke(args=["model", "show", store.active_version()])
-    assert json.loads(shown.output)["version"] == store.active_version()
+    shown = runner.invoke(args=["model", "show", store.active_version(db)])
+    assert json.loads(shown.output)["version"] == store.active_version(db)
 
 
 def test_evaluate_prints_every_field_on_the_last_line(model_dir: Path, tmp_path: Path) -> None:
