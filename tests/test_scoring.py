@@ -241,6 +241,13 @@ def test_reconciler_queues_a_job_only_when_old_pending_comments_have_none_waitin
     assert fresh != lost and redis.get(requested_key(queue)) == fresh.encode()
     assert jobs.reconcile(scorer, queue, older_than=0) == 0  # never twice
 
+    taken = queue.job_ids[0]
+    redis.lrem(queue.key, 0, taken)  # taken by a worker that died before starting it
+    assert Job.fetch(taken, connection=redis).get_status() == "queued"
+    assert not scoring_queued(queue)
+    assert jobs.reconcile(scorer, queue, older_than=0) == 3
+    assert queue.job_ids and queue.job_ids[0] != taken
+
     queue.empty()
     redis.delete(requested_key(queue))  # Redis was down: no mark, no job
     assert jobs.reconcile(scorer, queue, older_than=0) == 3
