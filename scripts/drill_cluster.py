@@ -46,6 +46,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
@@ -565,6 +566,7 @@ def summarise(cluster: Cluster, load: Load, fault_window: tuple[float, float]) -
             "accepted": len(ids),
             "refused": sum(1 for s in sent if s.final != 202),
             "retried": sum(1 for s in sent if s.first != 202),
+            "first_answers_not_202": dict(Counter(str(s.first) for s in sent if s.first != 202)),
             "lost": len(ids) - len(decided),
             "decided_twice": sum(1 for i in ids if scored.get(i, 0) > 1),
             "decision_p99_s": p99(latencies),
@@ -705,9 +707,9 @@ def run(rate: float, phase_seconds: float, keep: bool) -> dict[str, Any]:
             report["web1_back_in_rotation_s"] = round(wait_for(
                 "cd-web1 back in rotation", lambda: cluster.in_rotation("web1"), 60), 1)
             before = int(cluster.balancer_stats()["web1"]["stot"])
-            report["work1_registered_again_s"] = round(wait_for(
-                "cd-work1's worker registered",
-                lambda: new_worker in worker_jobs(cluster.redis_url), 60), 1)
+            wait_for("cd-work1's worker registered",
+                     lambda: new_worker in worker_jobs(cluster.redis_url), 60)
+            report["work1_registered_again_s"] = round(time.monotonic() - restarted, 1)
             report["restored_after_s"] = round(time.monotonic() - restarted, 1)
             time.sleep(phase_seconds)
             load.stop()
