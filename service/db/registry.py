@@ -21,7 +21,7 @@ from sqlalchemy import (
     String,
     Text,
 )
-from sqlalchemy.orm import Mapped, deferred, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db import Base
 from service.db.types import UTCDateTime, utcnow
@@ -59,7 +59,7 @@ class ModelArtifact(Base):
     # "metadata" is the declarative base's own attribute: the column keeps the name.
     details: Mapped[dict[str, Any]] = mapped_column("metadata", JSON)
     # Deferred: listing versions or reading metadata never drags the bytes along.
-    data: Mapped[bytes] = deferred(mapped_column(LargeBinary))
+    data: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
