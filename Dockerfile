@@ -3,7 +3,7 @@
 #   web (default):  gunicorn service.wsgi:app      (GUNICORN_CMD_ARGS: workers, bind, ...)
 #   worker:         python -m worker
 #   deliveries:     python -m worker --deliveries   (webhooks and alert e-mails)
-#   migrate:        flask --app service db upgrade && python -m models.train --if-missing
+#   migrate:        flask --app service db upgrade && flask --app service model ensure
 # Never publish the web's port to the network directly: its sync workers would wait on slow
 # clients. Put nginx in front (deploy/nginx/commentguard.conf.template; compose's `proxy`
 # service does it; docs/deploy.md, "A buffering proxy in front of gunicorn").

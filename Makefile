@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 DATA ?=
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run web worker deliveries train retrain evaluate moderator migrate test faults simulate lint bench clean browser nginx wordpress mariadb
+.PHONY: run web worker deliveries train retrain evaluate moderator migrate test faults cluster-drill cluster-packages simulate lint bench clean browser nginx wordpress mariadb
 
 $(RUNTIME): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -51,8 +51,11 @@ migrate: $(RUNTIME)
 	$(PY) -m flask --app service db upgrade
 
 ## train: train on the starter corpus (+ DATA="file-or-folder ...") and activate the model
+## (written to MODEL_DIR, then stored in the database, where every machine finds it)
 train: $(RUNTIME)
 	$(PY) -m models.train $(if $(DATA),--data $(DATA))
+	$(PY) -m flask --app service db upgrade
+	$(PY) -m flask --app service model import --activate --actor "make train"
 
 ## retrain: train on starter corpus + moderators' labels (+ DATA), evaluate, promote via the gate
 retrain: $(RUNTIME)
@@ -67,7 +70,7 @@ evaluate: $(RUNTIME)
 	  $(if $(LOVO),--leave-one-group-out --with-starter)
 
 ## test: the whole suite (SQLite, and PostgreSQL when TEST_DATABASE_URL is set)
-test: $(STAMP) browser wordpress
+test: $(STAMP) browser wordpress nginx cluster-packages
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 ## browser: Debian's Chromium for the browser tests (never `playwright install`), and an
@@ -111,6 +114,21 @@ nginx:
 	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || { \
 	  SUDO=$$( [ "$$(id -u)" -eq 0 ] || ! command -v sudo >/dev/null || echo sudo ); \
 	  $$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends nginx-light; }
+
+## cluster-drill: six machines made of network namespaces (data: PostgreSQL + Redis; HAProxy;
+## two web: nginx + gunicorn; two workers), comments through the balancer while one web and
+## one worker machine are killed and brought back, then a model trained on one worker machine
+## is picked up by the other; everything torn down (DRILL_ARGS="--rate 20 --phase-seconds 8")
+cluster-drill: $(STAMP) nginx cluster-packages
+	$(PY) scripts/drill_cluster.py $(DRILL_ARGS)
+
+## cluster-packages: Debian's HAProxy, PostgreSQL server and iproute2 for the cluster drill
+cluster-packages:
+	@{ command -v haproxy || test -x /usr/sbin/haproxy; } >/dev/null \
+	  && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v ip >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" -eq 0 ] || ! command -v sudo >/dev/null || echo sudo ); \
+	  $$SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y \
+	    --no-install-recommends haproxy postgresql iproute2; }
 
 ## simulate: the learning loop on a simulated site (SMS corpus as unseen traffic); JSON summary
 simulate: $(RUNTIME)

@@ -22,11 +22,12 @@ def executable() -> str:
     return found
 
 
-def config(workdir: Path, listen_port: int, upstream: str, workers: int = 1) -> Path:
+def config(workdir: Path, listen_port: int, upstream: str, workers: int = 1,
+           host: str = "127.0.0.1") -> Path:
     """Write nginx.conf under ``workdir`` (our server block inside a minimal main block)."""
     workdir.mkdir(parents=True, exist_ok=True)
     server = string.Template(TEMPLATE.read_text(encoding="utf-8")).safe_substitute(
-        COMMENTGUARD_UPSTREAM=upstream, COMMENTGUARD_LISTEN=f"127.0.0.1:{listen_port}")
+        COMMENTGUARD_UPSTREAM=upstream, COMMENTGUARD_LISTEN=f"{host}:{listen_port}")
     (workdir / "commentguard.conf").write_text(server, encoding="utf-8")
     path = workdir / "nginx.conf"
     path.write_text(f"""daemon off;
@@ -47,11 +48,16 @@ http {{
     return path
 
 
+def command(workdir: Path, listen_port: int, upstream: str, workers: int = 1,
+            host: str = "127.0.0.1") -> list[str]:
+    """The command line of nginx in the foreground with this configuration (written now)."""
+    conf = config(workdir, listen_port, upstream, workers, host)
+    return [executable(), "-p", str(workdir), "-c", str(conf), "-e", str(workdir / "error.log")]
+
+
 def start(workdir: Path, listen_port: int, upstream: str, workers: int = 1
           ) -> subprocess.Popen[bytes]:
     """Start nginx in the foreground (stop it with terminate())."""
-    conf = config(workdir, listen_port, upstream, workers)
-    return subprocess.Popen([executable(), "-p", str(workdir), "-c", str(conf),
-                             "-e", str(workdir / "error.log")],
+    return subprocess.Popen(command(workdir, listen_port, upstream, workers),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)

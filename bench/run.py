@@ -145,9 +145,8 @@ class Service:
             # production database (a PostgreSQL with autovacuum off would keep them all).
             with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 conn.exec_driver_sql("VACUUM ANALYZE comments, comment_events")
-        subprocess.run([PY, "-m", "models.train", "--if-missing", "--model-dir",
-                        self.env["MODEL_DIR"]], env=self.env, cwd=ROOT, check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run([PY, "-m", "flask", "--app", "service", "model", "ensure"],
+                       env=self.env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
 
     def start(self) -> None:
         """Start Redis, gunicorn and the scoring workers; wait until /readyz answers."""

@@ -1,9 +1,11 @@
 """The artifact store: versioned model folders (model.joblib + metadata.json) under one root,
 and an ``ACTIVE`` pointer naming the version in use.
 
-Artifacts are pickles, so one is loaded only from this store and only when its SHA-256 matches
-the metadata written beside it. Reading metadata needs neither joblib nor scikit-learn, so the
-web process can report on the model without importing them.
+Artifacts are pickles, so one is loaded only from bytes whose SHA-256 matches the hash
+recorded for them (`load_checked`): from this folder store, or from the database's copy
+(`service/db/model_store.py`, which keeps its local cache in this folder layout). Reading
+metadata needs neither joblib nor scikit-learn, so the web process can report on the model
+without importing them.
 """
 
 from __future__ import annotations
@@ -35,6 +37,26 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def dump_bytes(pipeline: Any) -> bytes:
+    """The joblib bytes of ``pipeline`` (compressed), as stored and hashed."""
+    import joblib
+
+    buffer = io.BytesIO()
+    joblib.dump(pipeline, buffer, compress=3)
+    return buffer.getvalue()
+
+
+def load_checked(data: bytes, sha256: str, name: str = "model") -> Any:
+    """Unpickle ``data`` only if its SHA-256 is ``sha256``; ArtifactError otherwise.
+
+    The bytes that were hashed are the bytes unpickled: no window for a swap between."""
+    import joblib
+
+    if not sha256 or hashlib.sha256(data).hexdigest() != sha256:
+        raise ArtifactError(f"{name}: SHA-256 mismatch, refusing to load")
+    return joblib.load(io.BytesIO(data))
+
+
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
     tmp.write_text(text, encoding="utf-8")
@@ -53,23 +75,32 @@ class ArtifactStore:
 
     def save(self, pipeline: Any, metadata: dict[str, Any], *, activate: bool = False) -> str:
         """Write a new version; metadata gains ``version``, ``sha256`` and ``created_at``."""
-        import joblib
-
+        data = dump_bytes(pipeline)
         version = self.new_version()
-        folder = self.root / version
-        folder.mkdir(parents=True)
-        model_path = folder / MODEL_FILE
-        joblib.dump(pipeline, model_path, compress=3)
         metadata = {
             **metadata,
             "version": version,
-            "sha256": sha256_of(model_path),
+            "sha256": hashlib.sha256(data).hexdigest(),
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
-        _write_atomic(folder / METADATA_FILE, json.dumps(metadata, indent=2, sort_keys=True))
+        self.put(version, data, metadata)
         if activate:
             self.activate(version)
         return version
+
+    def put(self, version: str, data: bytes, metadata: dict[str, Any]) -> Path:
+        """Write ``version`` from its bytes and metadata (a copy from elsewhere: the database's
+        into a worker's cache). The metadata file comes last: a folder without it is no
+        version, so a crash midway leaves nothing half-written to load."""
+        folder = self.root / version
+        if not version or "/" in version or version.startswith("."):
+            raise ArtifactError(f"invalid model version {version!r}")
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".{MODEL_FILE}.{secrets.token_hex(4)}"
+        tmp.write_bytes(data)
+        os.replace(tmp, folder / MODEL_FILE)
+        _write_atomic(folder / METADATA_FILE, json.dumps(metadata, indent=2, sort_keys=True))
+        return folder
 
     def versions(self) -> list[str]:
         """Every complete version, oldest first."""
@@ -109,6 +140,10 @@ class ArtifactStore:
             raise ArtifactError(f"model {version}: SHA-256 mismatch, refusing to load")
         return data, metadata
 
+    def read(self, version: str) -> tuple[bytes, dict[str, Any]]:
+        """The model bytes and metadata of ``version``, hash-checked (to copy them elsewhere)."""
+        return self._checked_bytes(version)
+
     def verify(self, version: str) -> dict[str, Any]:
         """Metadata of ``version`` after checking the model file's hash against it."""
         return self._checked_bytes(version)[1]
@@ -117,10 +152,8 @@ class ArtifactStore:
         """The pipeline and metadata of ``version`` (default: the active one), hash-checked.
 
         The bytes that were hashed are the bytes unpickled: no window for a swap between."""
-        import joblib
-
         version = version or self.active_version()
         if version is None:
             raise ArtifactError(f"no active model in {self.root}")
         data, metadata = self._checked_bytes(version)
-        return joblib.load(io.BytesIO(data)), metadata
+        return load_checked(data, metadata["sha256"], f"model {version}"), metadata

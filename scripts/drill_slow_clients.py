@@ -155,6 +155,8 @@ def run(shape: str, sockets: int, seconds: float, port: int) -> dict[str, Any]:
                # The drill's own probes come from this machine: not rate-limited.
                "TRUSTED_IPS": "127.0.0.1"}
         env.setdefault("MODEL_DIR", str(ROOT / "var" / "models"))
+        subprocess.run([sys.executable, "-m", "flask", "--app", "service", "model", "ensure"],
+                       env=env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
         web_port = free_port() if shape == "production" else port
         if shape == "production":
             env["PROXY_COUNT"] = "1"

@@ -86,9 +86,8 @@ def run(comments: int, redis_down: float, database_url: str | None) -> dict[str,
                # Small batches: a SIGKILL lands mid-batch, with more batches still to come.
                "SCORE_BATCH_SIZE": "20"}
         env.setdefault("MODEL_DIR", str(ROOT / "var" / "models"))
-        if not (Path(env["MODEL_DIR"]) / "ACTIVE").exists():
-            subprocess.run([sys.executable, "-m", "models.train", "--if-missing"], env=env,
-                           cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([sys.executable, "-m", "flask", "--app", "service", "model", "ensure"],
+                       env=env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         procs.append(subprocess.Popen(

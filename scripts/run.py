@@ -196,19 +196,20 @@ def model_is_active(env: dict[str, str]) -> bool:
 
 
 class Training:
-    """The starter model's training in the background (``models.train --if-missing``), with
-    a progress line while it runs; nothing to do when a model is active."""
+    """``flask model ensure`` in the background: an active model in the database, imported
+    from MODEL_DIR, or the starter model trained there first on a first run (then with a
+    progress line while it trains, the web taking comments meanwhile)."""
 
     def __init__(self, py: str, env: dict[str, str]) -> None:
         self.started = time.monotonic()
         self.told_at = self.started
-        self.process: subprocess.Popen[bytes] | None = None
-        if not model_is_active(env):
+        self.trains = not model_is_active(env)
+        if self.trains:
             print("* no model yet: training the starter model in the background (first run "
                   "only, about 30 s)", flush=True)
-            self.process = subprocess.Popen(
-                [py, "-m", "models.train", "--if-missing"], env=env, cwd=ROOT,
-                start_new_session=True)
+        self.process: subprocess.Popen[bytes] | None = subprocess.Popen(
+            [py, "-m", "flask", "--app", "service", "model", "ensure"], env=env, cwd=ROOT,
+            start_new_session=True, stdout=None if self.trains else subprocess.DEVNULL)
 
     def running(self) -> bool:
         """True while it trains; prints the progress line; raises if training failed."""
@@ -217,15 +218,15 @@ class Training:
         code = self.process.poll()
         now = time.monotonic()
         if code is None:
-            if now - self.told_at >= TRAINING_PROGRESS_EVERY:
+            if self.trains and now - self.told_at >= TRAINING_PROGRESS_EVERY:
                 self.told_at = now
                 print(f"* training the starter model (first run only): {now - self.started:.0f} s"
                       " so far; comments are accepted and wait for it", flush=True)
             return True
         self.process = None
         if code != 0:
-            raise subprocess.CalledProcessError(code, "models.train --if-missing")
-        if now - self.started > TRAINING_PROGRESS_EVERY:
+            raise subprocess.CalledProcessError(code, "flask model ensure")
+        if self.trains and now - self.started > TRAINING_PROGRESS_EVERY:
             print(f"* starter model trained in {now - self.started:.0f} s; starting the "
                   "scoring worker", flush=True)
         return False
@@ -279,8 +280,8 @@ def main() -> int:
         while not stopping:
             for child in redis_children + children:
                 child.check()
-            trains = training.running()
-            if not trains and scoring not in children:
+            trains = training.running() and training.trains
+            if not training.running() and scoring not in children:
                 children.append(scoring)
                 scoring.start()
             if not ready and scoring in children and worker_listens(env):

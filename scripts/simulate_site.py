@@ -28,13 +28,13 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import func, select  # noqa: E402
 
-from models.artifacts import ArtifactStore  # noqa: E402
 from models.data import deduplicate, load_paths, starter_corpus  # noqa: E402
 from models.evaluate import evaluate_model  # noqa: E402
 from models.train import train  # noqa: E402
 from service import create_app, learning  # noqa: E402
 from service.db import Comment, CommentStatus, Moderator, Role  # noqa: E402
 from service.db.migrate import upgrade  # noqa: E402
+from service.db.model_store import ModelStore  # noqa: E402
 from service.db.moderators import hash_token, new_token  # noqa: E402
 from service.embedded_redis import RedisServer  # noqa: E402
 
@@ -63,9 +63,8 @@ def run(data: str, stream_size: int, seed: int) -> dict[str, Any]:
         redis.start()
         url = f"sqlite:///{workdir / 'site.db'}"
         upgrade(url)
-        store = ArtifactStore(workdir / "models")
+        store = ModelStore(workdir / "models")
         pipeline, metadata = train(starter_corpus(), sources=["starter-corpus"])
-        starter_version = store.save(pipeline, metadata, activate=True)
 
         examples = deduplicate(load_paths([data]))
         random.Random(seed).shuffle(examples)
@@ -73,12 +72,17 @@ def run(data: str, stream_size: int, seed: int) -> dict[str, Any]:
         before = evaluate_model(pipeline, metadata, rest)
 
         app = create_app({"DATABASE_URL": url, "REDIS_URL": redis.url,
-                          "MODEL_DIR": str(store.root), "QUEUE_NAME": "simulate"})
+                          "MODEL_DIR": str(workdir / "models"), "QUEUE_NAME": "simulate"})
         env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": redis.url,
-               "MODEL_DIR": str(store.root), "QUEUE_NAME": "simulate", "LOG_LEVEL": "WARNING"}
+               "MODEL_DIR": str(workdir / "models"), "QUEUE_NAME": "simulate",
+               "LOG_LEVEL": "WARNING"}
         worker = subprocess.Popen([sys.executable, "-m", "worker"], env=env, cwd=ROOT)
         client = app.test_client()
         sessions = app.extensions["db_sessions"]
+        with sessions() as session:
+            starter_version = store.save(session, pipeline, metadata)
+            learning.activate(session, store, starter_version, "simulation")
+            session.commit()
         token = new_token()
         with sessions() as session:
             session.add(Moderator(name="scripted-moderator", role=Role.ADMIN,
@@ -116,7 +120,8 @@ def run(data: str, stream_size: int, seed: int) -> dict[str, Any]:
             result = learning.retrain(session, store, actor="simulation")
             session.commit()
         retrain_seconds = time.monotonic() - started
-        new_pipeline, new_metadata = store.load(result.version)
+        with sessions() as session:
+            new_pipeline, new_metadata = store.load(session, result.version)
         after = evaluate_model(new_pipeline, new_metadata, rest)
 
         # The worker never restarted: a new comment must be scored by the promoted model.

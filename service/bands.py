@@ -10,17 +10,23 @@ from typing import Any
 
 from flask import current_app
 
-from models.artifacts import ArtifactError, ArtifactStore
+from models.artifacts import ArtifactError
+from service import database
+from service.db.model_store import ModelStore
 
 
 @lru_cache(maxsize=256)
-def _stored_thresholds(root: str, version: str) -> tuple[float, float] | None:
+def _stored_thresholds(version: str) -> tuple[float, float] | None:
     # A version's metadata never changes once written, so it is read once per process.
     try:
-        limits = ArtifactStore(root).metadata(version)["thresholds"]
+        limits = ModelStore().metadata(database.session(), version)["thresholds"]
         return float(limits["low"]), float(limits["high"])
     except (ArtifactError, KeyError, TypeError, ValueError):
         return None
+
+
+def _active_version() -> str | None:
+    return ModelStore().active_version(database.session())
 
 
 def thresholds_of(version: str | None) -> dict[str, float] | None:
@@ -31,13 +37,13 @@ def thresholds_of(version: str | None) -> dict[str, float] | None:
         return {"low": low, "high": high}
     if not version:
         return None
-    stored = _stored_thresholds(str(config["MODEL_DIR"]), version)
+    stored = _stored_thresholds(version)
     return {"low": stored[0], "high": stored[1]} if stored else None
 
 
 def active_model() -> dict[str, Any]:
     """The active version and its bands (all None when no model was activated)."""
-    version = ArtifactStore(current_app.config["MODEL_DIR"]).active_version()
+    version = _active_version()
     bands: dict[str, float | None] = {"low": None, "high": None}
     bands.update(thresholds_of(version) or {})
     return {"version": version, **bands}
@@ -56,5 +62,5 @@ def bands_of(versions: Iterable[str | None]) -> dict[str, dict[str, float]]:
 def drawn_with(version: str | None) -> dict[str, float] | None:
     """The bands a comment scored by ``version`` is drawn with: its model's, or the active
     model's when that version is gone from the store."""
-    active = ArtifactStore(current_app.config["MODEL_DIR"]).active_version()
+    active = _active_version()
     return thresholds_of(version) or thresholds_of(active)

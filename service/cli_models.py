@@ -1,6 +1,8 @@
-"""``flask --app service model ...``: retrain, list, show, promote, rollback, rescore.
+"""``flask --app service model ...``: retrain, import, list, show, promote, rollback, rescore.
 
-These run in their own process; scikit-learn is imported only by the commands that score."""
+Models live in the database (`service/db/model_store.py`), so each of these works from any
+machine that reaches it. They run in their own process; scikit-learn is imported only by the
+commands that score."""
 
 from __future__ import annotations
 
@@ -15,13 +17,13 @@ from models.artifacts import ArtifactError, ArtifactStore
 from service import learning, webhooks
 from service.database import standalone_session
 from service.db import AdminEvent, ModelVersion
+from service.db.model_store import ModelStore
 
 model_cli = AppGroup("model", help="Spam models: retrain, registry, promotion, rescoring.")
 
 
-
-def _store() -> ArtifactStore:
-    return ArtifactStore(current_app.config["MODEL_DIR"])
+def _store() -> ModelStore:
+    return ModelStore(current_app.config["MODEL_DIR"] or None)
 
 
 @model_cli.command("retrain")
@@ -52,6 +54,55 @@ def retrain(data: tuple[str, ...], force: bool, actor: str, force_hint: str) -> 
     click.echo(f"report: {result.report}")
 
 
+@model_cli.command("import")
+@click.argument("folder", required=False)
+@click.option("--activate", is_flag=True,
+              help="activate the folder's ACTIVE version even if the database has one")
+@click.option("--actor", default="import")
+def import_models(folder: str | None, activate: bool, actor: str) -> None:
+    """Copy a folder store's versions (default: MODEL_DIR; `python -m models.train` writes
+    one) into the database; its ACTIVE one becomes active if none is (or with --activate)."""
+    source = ArtifactStore(folder or current_app.config["MODEL_DIR"])
+    store = _store()
+    with standalone_session() as session:
+        try:
+            copied, activated = store.import_folder(session, source, activate=activate,
+                                                    actor=actor)
+            learning.sync_registry(session, store)
+        except ArtifactError as error:
+            raise click.ClickException(str(error)) from None
+        session.commit()
+        active = store.active_version(session)
+    click.echo(f"imported {len(copied)} version(s) from {source.root}"
+               + (f"; {activated} is active" if activated else f"; active: {active or 'none'}"))
+
+
+@model_cli.command("ensure")
+def ensure() -> None:
+    """An active model in the database: nothing to do if it has one; otherwise import
+    MODEL_DIR's versions (a store from before models lived in the database), training the
+    starter model there first if it holds none (`make run`, a deploy's migrate step)."""
+    store = _store()
+    with standalone_session() as session:
+        active = store.active_version(session)
+    if active is not None:
+        click.echo(f"active model {active} in the database; nothing to do")
+        return
+    folder = store.local()
+    if folder.active_version() is None:
+        from models import train  # scikit-learn, in this command's process only
+
+        train.main(["--model-dir", str(folder.root)])
+    with standalone_session() as session:
+        try:
+            _copied, activated = store.import_folder(session, folder, actor="model ensure")
+            learning.sync_registry(session, store)
+        except ArtifactError as error:
+            raise click.ClickException(str(error)) from None
+        session.commit()
+    click.echo(f"model {activated} from {folder.root} is active")
+
+
 @model_cli.command("list")
 def list_models() -> None:
     """Every version: state, active mark, headline CV metrics, who promoted it."""
@@ -69,10 +120,11 @@ def list_models() -> None:
 @click.argument("version")
 def show(version: str) -> None:
     """A version's metadata and evaluation as JSON."""
-    try:
-        metadata = _store().metadata(version)
-    except ArtifactError as error:
-        raise click.ClickException(str(error)) from None
+    with standalone_session() as session:
+        try:
+            metadata = _store().metadata(session, version)
+        except ArtifactError as error:
+            raise click.ClickException(str(error)) from None
     click.echo(json.dumps(metadata, indent=2, sort_keys=True))
 
 
@@ -83,15 +135,16 @@ def show(version: str) -> None:
 def promote(version: str, actor: str, force: bool) -> None:
     """Make VERSION active (hash-checked); workers switch without a restart. A version the
     retrain gate refused needs --force."""
+    store = _store()
     with standalone_session() as session:
         try:
-            learning.sync_registry(session, _store())
-            refusal = learning.gate_refusal(session, _store(), version)
+            learning.sync_registry(session, store)
+            refusal = learning.gate_refusal(session, store, version)
             if refusal:
                 click.echo(f"warning: the retrain gate refused {version}: {refusal}", err=True)
                 if not force:
                     raise click.ClickException("not promoted; add --force to promote it anyway")
-            learning.activate(session, _store(), version, actor)
+            learning.activate(session, store, version, actor)
         except ArtifactError as error:
             raise click.ClickException(str(error)) from None
         session.add(AdminEvent(actor=actor, action="model.promote",
@@ -105,7 +158,7 @@ def promote(version: str, actor: str, force: bool) -> None:
 def rollback(actor: str) -> None:
     """Re-activate the previously promoted version."""
     with standalone_session() as session:
-        previous = _store().active_version()
+        previous = _store().active_version(session)
         try:
             version = learning.rollback(session, _store(), actor)
         except ArtifactError as error:

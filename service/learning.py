@@ -15,10 +15,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models.artifacts import ArtifactError, ArtifactStore
+from models.artifacts import ArtifactError
 from models.data import HAM, SPAM, Example, deduplicate, load_paths, starter_corpus
 from models.policy import MAX_HAM_AS_SPAM, MAX_SPAM_PUBLISHED, Thresholds
 from service.db import Comment, CommentImport, ModelVersion
+from service.db.model_store import ModelStore
 from service.db.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -59,10 +60,10 @@ def site_examples(session: Session) -> list[Example]:
     return site_examples_with_times(session)[0]
 
 
-def register(session: Session, store: ArtifactStore, version: str, *, state: str,
+def register(session: Session, store: ModelStore, version: str, *, state: str,
              promoted_by: str | None = None, gate: str | None = None) -> ModelVersion:
     """Insert or update a registry row from the artifact's metadata."""
-    metadata = store.metadata(version)
+    metadata = store.metadata(session, version)
     row = session.scalar(select(ModelVersion).where(ModelVersion.version == version))
     if row is None:
         row = ModelVersion(
@@ -80,11 +81,12 @@ def register(session: Session, store: ArtifactStore, version: str, *, state: str
     return row
 
 
-def sync_registry(session: Session, store: ArtifactStore) -> None:
-    """Register versions trained outside the loop (make train) and mark the active one."""
-    active = store.active_version()
+def sync_registry(session: Session, store: ModelStore) -> None:
+    """Register versions stored outside the loop (make train, an import) and mark the active
+    one."""
+    active = store.active_version(session)
     known = set(session.scalars(select(ModelVersion.version)))
-    for version in store.versions():
+    for version in store.versions(session):
         if version not in known:
             register(session, store, version,
                      state="promoted" if version == active else "candidate",
@@ -94,11 +96,10 @@ def sync_registry(session: Session, store: ArtifactStore) -> None:
     session.flush()
 
 
-def activate(session: Session, store: ArtifactStore, version: str, actor: str) -> None:
+def activate(session: Session, store: ModelStore, version: str, actor: str) -> None:
     """Make ``version`` active (workers switch on their next job) and record who did it."""
-    store.verify(version)
-    previous = store.active_version()
-    store.activate(version)
+    previous = store.active_version(session)
+    store.activate(session, version, actor)
     if previous and previous != version:
         old = session.scalar(select(ModelVersion).where(ModelVersion.version == previous))
         if old is not None:
@@ -107,21 +108,24 @@ def activate(session: Session, store: ArtifactStore, version: str, actor: str) -
     row.active = True
 
 
-def gate_refusal(session: Session, store: ArtifactStore, version: str) -> str | None:
+def gate_refusal(session: Session, store: ModelStore, version: str) -> str | None:
     """Why the retrain gate refused ``version`` (its reason), or None if it did not: a
     registry row in state "refused", or a retrain's metadata saying it did not pass."""
     row = session.scalar(select(ModelVersion).where(ModelVersion.version == version))
-    evaluation = store.metadata(version).get("evaluation") or {}
+    try:
+        evaluation = store.metadata(session, version).get("evaluation") or {}
+    except ArtifactError:
+        evaluation = {}
     if (row is not None and row.state == "refused") or evaluation.get("passed") is False:
         return (row.gate if row is not None and row.gate else evaluation.get("gate")) \
             or "refused"
     return None
 
 
-def rollback(session: Session, store: ArtifactStore, actor: str) -> str:
+def rollback(session: Session, store: ModelStore, actor: str) -> str:
     """Re-activate the previously promoted version; returns it."""
     sync_registry(session, store)
-    active = store.active_version()
+    active = store.active_version(session)
     earlier = session.scalars(
         select(ModelVersion).where(ModelVersion.promoted_at.is_not(None),
                                    ModelVersion.version != active)
@@ -214,7 +218,7 @@ def _owner_notes(candidate: dict[str, Any] | None, active: dict[str, Any] | None
 
 def retrain(
     session: Session,
-    store: ArtifactStore,
+    store: ModelStore,
     *,
     data: Sequence[str] = (),
     actor: str = "make retrain",
@@ -241,8 +245,8 @@ def retrain(
     site, decided = site_examples_with_times(session)
     extra = load_paths(data)
     sync_registry(session, store)
-    active = store.active_version()
-    active_model = store.load(active) if active else None
+    active = store.active_version(session)
+    active_model = store.load(session, active) if active else None
     trained = train_with_scores(starter_corpus() + extra + site,
                                 sources=["starter-corpus", "site-labels", *data],
                                 max_ham_as_spam=max_ham_as_spam,
@@ -320,8 +324,8 @@ def retrain(
                               "candidate": candidate_metrics, "active": active_metrics,
                               "active_version": active, "gate": gate,
                               "site_labels": len(site)}
-    version = store.save(trained.pipeline, metadata)
-    folder = store.root / version
+    version = store.save(session, trained.pipeline, metadata)
+    folder = store.folder(version)
     (folder / "metrics.json").write_text(json.dumps(metadata["evaluation"], indent=2),
                                          encoding="utf-8")
     report = folder / "report.html"

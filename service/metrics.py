@@ -3,7 +3,7 @@
 Gunicorn runs several web processes and there are several workers, so counters kept in one
 process's memory would be wrong. Everything is read at scrape time from durable state
 instead: comments and decisions from the database (the audit trail in ``comment_events``),
-queue depth from Redis and the model from the artifact store. The few things that leave no
+queue depth from Redis and the active model from the database. The few things that leave no
 row (rate-limit refusals, latencies) are counted in Redis by whichever process sees them.
 
 The recording functions take a Redis connection and never touch Flask: the worker uses them.
@@ -30,8 +30,8 @@ from rq import Queue
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from models.artifacts import ArtifactStore
 from service.db import Comment, CommentEvent, CommentStatus
+from service.db.model_store import ModelStore
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -117,12 +117,11 @@ def decisions_by(session: Session) -> list[tuple[str, str, int]]:
 class StateCollector(Collector):
     """Reads the service's state at each scrape; a part that is down yields ``up 0``."""
 
-    def __init__(self, sessions: Callable[[], Session], redis: Redis, queue_names: Sequence[str],
-                 model_dir: str) -> None:
+    def __init__(self, sessions: Callable[[], Session], redis: Redis, queue_names: Sequence[str]
+                 ) -> None:
         self.sessions = sessions
         self.redis = redis
         self.queue_names = list(dict.fromkeys(queue_names))
-        self.model_dir = model_dir
 
     def collect(self) -> Iterator[Metric]:
         """Every metric family, computed now."""
@@ -140,7 +139,6 @@ class StateCollector(Collector):
         except RedisError as error:
             log.warning("metrics: redis unreadable: %s", error.__class__.__name__)
             up.add_metric(["redis"], 0)
-        yield from self._model()
         yield up
 
     def _database(self) -> list[Metric]:
@@ -149,6 +147,7 @@ class StateCollector(Collector):
             by_status = dict(session.execute(
                 select(Comment.status, func.count()).group_by(Comment.status)).all())
             decisions = decisions_by(session)
+            model = self._model(session)
         total = CounterMetricFamily(f"{PREFIX}_comments_received",
                                     "Comments stored since the database was created.")
         total.add_metric([], received)
@@ -161,7 +160,7 @@ class StateCollector(Collector):
             "(model, rule, fallback, moderator).", labels=["status", "decided_by"])
         for to_status, who, n in decisions:
             decided.add_metric([to_status, who], n)
-        return [total, current, decided]
+        return [total, current, decided, model]
 
     def _redis(self) -> list[Metric]:
         depth = GaugeMetricFamily(f"{PREFIX}_queue_jobs", "Jobs waiting in an RQ queue.",
@@ -173,10 +172,10 @@ class StateCollector(Collector):
         refused.add_metric([], int(self.redis.get(REFUSALS_KEY) or 0))
         return [depth, refused, *(_histogram(self.redis, name) for name in HISTOGRAMS)]
 
-    def _model(self) -> list[Metric]:
-        info = InfoMetricFamily(f"{PREFIX}_model", "The active spam model (ACTIVE pointer).")
-        info.add_metric([], {"version": ArtifactStore(self.model_dir).active_version() or ""})
-        return [info]
+    def _model(self, session: Session) -> Metric:
+        info = InfoMetricFamily(f"{PREFIX}_model", "The active spam model (its database row).")
+        info.add_metric([], {"version": ModelStore().active_version(session) or ""})
+        return info
 
 
 def registry_for(collector: Collector) -> CollectorRegistry:
@@ -205,7 +204,7 @@ def init_app(app: Flask) -> None:
     config = app.config
     queues = [config["QUEUE_NAME"], config.get("WEBHOOK_QUEUE_NAME") or config["QUEUE_NAME"]]
     registry = registry_for(StateCollector(app.extensions["db_sessions"],
-                                           app.extensions["redis"], queues, config["MODEL_DIR"]))
+                                           app.extensions["redis"], queues))
 
     @app.get("/metrics")
     def metrics() -> Response:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 from uuid import uuid4
 
@@ -39,6 +40,9 @@ SCORE_JOB_TIMEOUT = 60
 # How long the "a job is queued" mark may outlive a job that was lost with Redis's memory or
 # never queued; the reconciler replaces a stale mark sooner.
 REQUESTED_TTL = 60
+# A scoring job scheduled for a retry counts as waiting this long after it was created (its
+# retries come within 36 s); later, its scheduler is presumed gone and another job is queued.
+RETRY_PATIENCE_SECONDS = 45
 
 # Deletes the mark only if it still names the given job (a newer job's mark stays).
 _CLEAR_IF_OURS = """
@@ -208,10 +212,13 @@ def clear_request(queue: Queue, job_id: str) -> None:
 
 
 def scoring_queued(queue: Queue) -> bool:
-    """Whether the job the mark names is still waiting to run: in the queue, or scheduled
-    for a retry. A job a worker took off the queue and died with before starting it stays
-    "queued" in RQ's intermediate queue (until RQ's maintenance, minutes later): that one is
-    not waiting for anybody."""
+    """Whether the job the mark names is still waiting to run: in the queue itself, or
+    scheduled for a retry lately.
+
+    A job a worker took and died with before starting it still reads "queued" (RQ keeps it in
+    its intermediate list for a minute), and a retry waits for RQ's scheduler, which may have
+    died with its worker's machine: neither is waiting (seen in `make cluster-drill`: decisions
+    stopped for a minute after a worker machine died)."""
     job_id = queue.connection.get(requested_key(queue))
     if job_id is None:
         return False
@@ -219,10 +226,15 @@ def scoring_queued(queue: Queue) -> bool:
         job_id = job_id.decode()
     job = Job.fetch_many([job_id], connection=queue.connection,
                          serializer=queue.serializer)[0]
-    status = job.get_status(refresh=False) if job is not None else None
+    if job is None:
+        return False
+    status = job.get_status(refresh=False)
     if status == JobStatus.QUEUED:
         return queue.connection.lpos(queue.key, job_id) is not None
-    return status in (JobStatus.SCHEDULED, JobStatus.DEFERRED)
+    if status in (JobStatus.SCHEDULED, JobStatus.DEFERRED):
+        created = job.created_at.replace(tzinfo=job.created_at.tzinfo or UTC)
+        return datetime.now(UTC) - created < timedelta(seconds=RETRY_PATIENCE_SECONDS)
+    return False
 
 
 def scoring_queue() -> Queue:

@@ -23,8 +23,9 @@ from models.artifacts import ArtifactStore
 from models.data import starter_corpus
 from models.train import train
 from service import create_app
-from service.db import Base, make_engine
+from service.db import Base, make_engine, make_sessionmaker
 from service.db.migrate import upgrade
+from service.db.model_store import ModelStore
 from service.embedded_redis import RedisServer, answers
 from tests.readers import READER_IP, TRUSTED_IP, as_reader
 from worker import jobs
@@ -99,11 +100,17 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
     admin.dispose()
 
 
-def _empty_tables(url: str) -> None:
+def _empty_tables(url: str, model_dir: Path | None = None) -> None:
+    """Delete every row; then store the session's model (``model_dir``) as the active one,
+    as `flask --app service model import` does."""
     engine = make_engine(url)
     with engine.begin() as connection:
         for table in reversed(Base.metadata.sorted_tables):
             connection.execute(table.delete())
+    if model_dir is not None:
+        with make_sessionmaker(engine)() as session:
+            ModelStore().import_folder(session, ArtifactStore(model_dir))
+            session.commit()
     engine.dispose()
 
 
@@ -122,7 +129,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture
 def app(database_url: str, redis_url: str, model_dir: Path) -> Iterator[Flask]:
     """The app on an emptied database and a flushed Redis, with this process's scorer set."""
-    _empty_tables(database_url)
+    _empty_tables(database_url, model_dir)
     Redis.from_url(redis_url).flushdb()
     app = create_app(
         {

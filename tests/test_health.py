@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from sqlalchemy import delete
+
 from service import create_app
+from service.db import ActiveModel, ModelArtifact
+from service.db.model_store import ModelStore
 from service.embedded_redis import free_port
 
 
@@ -21,16 +25,26 @@ def test_readyz_reports_database_redis_and_model(client) -> None:
     assert body["checks"]["worker"] == "down: no scoring worker has started"
 
 
-def test_readyz_names_what_is_down(app, scratch_dir) -> None:
+def test_readyz_names_what_is_down(app, db) -> None:
+    db.execute(delete(ActiveModel))
+    db.commit()
     broken = create_app({
         **app.config,
         "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
-        "MODEL_DIR": str(scratch_dir),
     })
     response = broken.test_client().get("/readyz")
     broken.extensions["db_engine"].dispose()
     assert response.status_code == 503
     assert response.get_json()["down"] == ["redis", "model"]
+    assert response.get_json()["checks"]["model"] == "down: no active model in the database"
+
+
+def test_readyz_refuses_a_damaged_active_model(client, db) -> None:
+    artifact = db.get(ModelArtifact, ModelStore().active_version(db))
+    artifact.data = artifact.data[:-1]
+    db.commit()
+    body = client.get("/readyz").get_json()
+    assert "model" in body["down"] and "SHA-256 mismatch" in body["checks"]["model"]
 
 
 def test_security_headers_on_every_response(client) -> None:

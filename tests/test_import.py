@@ -453,19 +453,17 @@ def test_imported_labels_are_training_data_known_since_the_import(app, db, tmp_p
 
 
 @pytest.mark.slow
-def test_make_retrain_after_a_wxr_import_trains_on_it_and_promotes(app, database_url, model_dir,
+def test_make_retrain_after_a_wxr_import_trains_on_it_and_promotes(app, database_url,
                                                                    tmp_path) -> None:
     """The commands `make retrain` runs, after an import: the candidate is trained on the
     imported labels, compared on the newest of them, and promoted."""
-    import shutil
+    from service.db.model_store import ModelStore
 
-    from models.artifacts import ArtifactStore
-
-    store = tmp_path / "models"
-    shutil.copytree(model_dir, store)
-    before = ArtifactStore(store).active_version()
+    store = ModelStore()
+    with app.extensions["db_sessions"]() as session:
+        before = store.active_version(session)
     env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": app.config["REDIS_URL"],
-           "MODEL_DIR": str(store)}
+           "MODEL_DIR": str(tmp_path / "models")}
 
     def flask(*args: str) -> str:
         done = subprocess.run([sys.executable, "-m", "flask", "--app", "service", *args],
@@ -480,12 +478,13 @@ def test_make_retrain_after_a_wxr_import_trains_on_it_and_promotes(app, database
     assert "imported 64 of 64 comments (published 32, spam 32)" in imported
     assert "evaluation: time-ordered hold-out: the newest 16 site labels" in retrained
     assert "PROMOTED" in retrained, retrained
-    after = ArtifactStore(store).active_version()
-    assert after != before
-    metadata = ArtifactStore(store).metadata(after)
-    assert metadata["evaluation"]["site_labels"] == 64
-    assert "site-labels" in metadata["data"]["sources"]
-    assert metadata["data"]["n"] > ArtifactStore(store).metadata(before)["data"]["n"] + 40
+    with app.extensions["db_sessions"]() as session:
+        after = store.active_version(session)
+        assert after != before
+        metadata = store.metadata(session, after)
+        assert metadata["evaluation"]["site_labels"] == 64
+        assert "site-labels" in metadata["data"]["sources"]
+        assert metadata["data"]["n"] > store.metadata(session, before)["data"]["n"] + 40
 
 
 def test_an_imported_held_comment_waits_for_our_moderators(app, client, db, make_moderator,

@@ -4,7 +4,6 @@ and the evaluate command's output."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,10 +11,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from models.artifacts import ArtifactStore
 from models.data import SPAM, Example
 from service import learning
 from service.db import Comment, CommentEvent, CommentStatus, Label, ModelVersion
+from service.db.model_store import ModelStore
 from tests.conftest import ROOT
 from worker import jobs
 
@@ -23,10 +22,10 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def store(model_dir: Path, tmp_path: Path) -> ArtifactStore:
-    """A private copy of the session's store, so tests may promote and roll back."""
-    shutil.copytree(model_dir, tmp_path / "store")
-    return ArtifactStore(tmp_path / "store")
+def store(tmp_path: Path) -> ModelStore:
+    """The database's models (the test's own: promoting and rolling back touch no other
+    test), with a local cache of this test's own."""
+    return ModelStore(tmp_path / "store")
 
 
 def _label(db, content: str, label: str, n: int) -> None:
@@ -38,15 +37,15 @@ def _label(db, content: str, label: str, n: int) -> None:
 
 
 def test_retrain_learns_site_labels_promotes_and_writes_a_report(db, store) -> None:
-    before = store.active_version()
+    before = store.active_version(db)
     _label(db, "Sunflower seeds wholesale offer, message Karl on signal", "spam", 8)
     _label(db, "Loved the bit about HBM stacks, thanks for the clear write-up", "ham", 8)
     result = learning.retrain(db, store, actor="tester")
     db.commit()
-    assert result.promoted and store.active_version() == result.version != before
+    assert result.promoted and store.active_version(db) == result.version != before
     assert result.report.is_file() and "data:image/png;base64" in result.report.read_text()
     assert "<p>PROMOTED: " in result.report.read_text()
-    folder = store.root / result.version
+    folder = store.folder(result.version)
     evaluation = json.loads((folder / "metrics.json").read_text())
     assert {"candidate", "active", "gate", "method", "cv"} <= set(evaluation)
     assert evaluation["method"].startswith("16 labelled comments the active model never saw")
@@ -61,13 +60,13 @@ def test_retrain_learns_site_labels_promotes_and_writes_a_report(db, store) -> N
 def test_the_gate_refuses_a_worse_model_unless_forced(db, store) -> None:
     _label(db, "Sunflower seeds wholesale offer, message Karl on signal", "spam", 8)
     _label(db, "Loved the bit about HBM stacks, thanks for the clear write-up", "ham", 8)
-    active = store.active_version()
+    active = store.active_version(db)
     # Spam weighed at a ten-thousandth of ham: a model that calls nearly everything genuine.
     # (A C=1e-6 model ranked these sixteen comments perfectly at the cut: not worse.)
     worse = {"clf__class_weight": {0: 1.0, 1: 1e-4}}
     refused = learning.retrain(db, store, params=worse)
     db.commit()
-    assert not refused.promoted and store.active_version() == active
+    assert not refused.promoted and store.active_version(db) == active
     assert "worse" in refused.gate
     report = refused.report.read_text()
     assert "<p>NOT PROMOTED: " in report and "of 1,000 spam" in report
@@ -75,7 +74,7 @@ def test_the_gate_refuses_a_worse_model_unless_forced(db, store) -> None:
     row = db.scalar(select(ModelVersion).where(ModelVersion.version == refused.version))
     assert row.state == "refused"
     forced = learning.retrain(db, store, params=worse, force=True)
-    assert forced.promoted and store.active_version() == forced.version
+    assert forced.promoted and store.active_version(db) == forced.version
     assert "--force" in forced.gate
 
 
@@ -92,8 +91,8 @@ def test_the_gate_refuses_a_model_that_publishes_more_spam() -> None:
 
 
 def test_promoting_a_refused_version_warns_and_needs_force(app, db, store) -> None:
-    active = store.active_version()
-    app.config["MODEL_DIR"] = str(store.root)
+    active = store.active_version(db)
+    app.config["MODEL_DIR"] = str(store.local().root)
     runner = app.test_cli_runner()
     # No labels yet: nothing to compare on, so the gate refuses. make's users read FORCE=1.
     hint = next(line for line in (ROOT / "Makefile").read_text().splitlines()
@@ -107,11 +106,11 @@ def test_promoting_a_refused_version_warns_and_needs_force(app, db, store) -> No
     plain = runner.invoke(args=["model", "promote", refused.version])
     assert plain.exit_code != 0
     assert f"the retrain gate refused {refused.version}" in plain.output
-    assert "add --force" in plain.output and store.active_version() == active
+    assert "add --force" in plain.output and store.active_version(db) == active
     forced = runner.invoke(args=["model", "promote", refused.version, "--force"])
     assert forced.exit_code == 0, forced.output
     assert "warning: the retrain gate refused" in forced.output
-    assert store.active_version() == refused.version
+    assert store.active_version(db) == refused.version
     from service.db import AdminEvent
     db.expire_all()
     event = db.scalars(select(AdminEvent).where(AdminEvent.action == "model.promote")).one()
@@ -120,16 +119,16 @@ def test_promoting_a_refused_version_warns_and_needs_force(app, db, store) -> No
     back = runner.invoke(args=["model", "promote", active])
     assert back.exit_code == 0 and "warning" not in back.output
     rolled = runner.invoke(args=["model", "rollback"])
-    assert rolled.exit_code == 0 and store.active_version() == refused.version
+    assert rolled.exit_code == 0 and store.active_version(db) == refused.version
     db.expire_all()
     assert [e.action for e in db.scalars(select(AdminEvent).order_by(AdminEvent.id))] == [
         "model.promote", "model.promote", "model.rollback"]
 
 
 def test_nothing_new_to_compare_on_is_not_promoted(db, store) -> None:
-    active = store.active_version()
+    active = store.active_version(db)
     result = learning.retrain(db, store)
-    assert not result.promoted and store.active_version() == active
+    assert not result.promoted and store.active_version(db) == active
     assert result.gate.startswith("nothing to compare on: too few labelled comments")
 
 
@@ -154,15 +153,15 @@ def test_a_time_ordered_holdout_compares_both_models_on_the_same_comments(db, st
 
 
 def test_rollback_returns_to_the_previous_promoted_model(db, store) -> None:
-    first = store.active_version()
+    first = store.active_version(db)
     learning.sync_registry(db, store)
-    pipeline, metadata = store.load()
-    second = store.save(pipeline, {k: v for k, v in metadata.items()
+    pipeline, metadata = store.load(db)
+    second = store.save(db, pipeline, {k: v for k, v in metadata.items()
                                    if k not in ("version", "sha256", "created_at")})
     learning.activate(db, store, second, "tester")
     db.commit()
     assert learning.rollback(db, store, "tester") == first
-    assert store.active_version() == first
+    assert store.active_version(db) == first
 
 
 def test_rescore_moves_undecided_comments_but_never_a_moderators(app, db, post_comment) -> None:
@@ -184,8 +183,6 @@ def test_rescore_moves_undecided_comments_but_never_a_moderators(app, db, post_c
 
 def test_rescore_of_held_comments_that_stay_held_gives_them_the_new_score_and_version(
         app, db, post_comment, model_dir) -> None:
-    from models.artifacts import ArtifactStore
-
     comment_id = post_comment(content="Interesting, though I'd like a source.").get_json()["id"]
     row = db.get(Comment, comment_id)
     row.status, row.spam_score, row.model_version = CommentStatus.HELD, 0.5, "old-model"
@@ -202,19 +199,19 @@ def test_rescore_of_held_comments_that_stay_held_gives_them_the_new_score_and_ve
     db.expire_all()
     row = db.get(Comment, comment_id)
     assert row.status == CommentStatus.HELD
-    assert row.model_version == ArtifactStore(model_dir).active_version()
+    assert row.model_version == ModelStore().active_version(db)
     assert row.spam_score != 0.5 and row.reasons[0] == "watched term 'source'"
     assert any(reason.startswith("spam score") for reason in row.reasons)
 
 
-def test_model_cli_lists_and_refuses_unknown_versions(app, store) -> None:
-    app.config["MODEL_DIR"] = str(store.root)
+def test_model_cli_lists_and_refuses_unknown_versions(app, db, store) -> None:
+    app.config["MODEL_DIR"] = str(store.local().root)
     runner = app.test_cli_runner()
     listing = runner.invoke(args=["model", "list"])
-    assert listing.exit_code == 0 and f"* {store.active_version()}" in listing.output
+    assert listing.exit_code == 0 and f"* {store.active_version(db)}" in listing.output
     assert runner.invoke(args=["model", "promote", "no-such-version"]).exit_code != 0
-    shown = runner.invoke(args=["model", "show", store.active_version()])
-    assert json.loads(shown.output)["version"] == store.active_version()
+    shown = runner.invoke(args=["model", "show", store.active_version(db)])
+    assert json.loads(shown.output)["version"] == store.active_version(db)
 
 
 def test_evaluate_prints_every_field_on_the_last_line(model_dir: Path, tmp_path: Path) -> None:

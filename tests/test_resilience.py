@@ -182,6 +182,7 @@ def test_full_disk_under_sqlite_fails_readyz_and_recovers(redis_url: str, model_
     app = create_app({"TESTING": True, "DATABASE_URL": url, "REDIS_URL": redis_url,
                       "MODEL_DIR": str(model_dir), "WORKER_SEEN_SECONDS": 0,
                       "QUEUE_NAME": "disk-full"})
+    assert app.test_cli_runner().invoke(args=["model", "import"]).exit_code == 0
     client = app.test_client()
     try:
         assert client.get("/readyz").status_code == 200

@@ -7,11 +7,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from models.artifacts import ArtifactStore
-from service.db import Comment, CommentStatus
+from service.db import ActiveModel, Comment, CommentStatus, ModelArtifact
 from service.db.comments import DecidedBy
+from service.db.model_store import ModelStore
 from worker import jobs
 
 SPAM = (
@@ -117,7 +118,9 @@ def _scorer_on(app, model_dir: Path) -> None:
 def test_without_a_model_comments_are_held_not_published(
     app, db, post_comment, run_worker, scratch_dir
 ) -> None:
-    _scorer_on(app, scratch_dir / "empty-store")
+    db.execute(delete(ActiveModel))
+    db.commit()
+    _scorer_on(app, scratch_dir / "empty-cache")
     comment_id = post_comment(content=HAM).get_json()["id"]
     run_worker()
     row = db.get(Comment, comment_id)
@@ -127,35 +130,54 @@ def test_without_a_model_comments_are_held_not_published(
 
 
 def test_a_tampered_model_is_refused_and_comments_held(
-    app, db, model_dir, post_comment, run_worker, scratch_dir
+    app, db, post_comment, run_worker, scratch_dir
 ) -> None:
-    store_dir = scratch_dir / "store"
-    shutil.copytree(model_dir, store_dir)
-    store = ArtifactStore(store_dir)
-    model_file = store_dir / store.active_version() / "model.joblib"
-    model_file.write_bytes(model_file.read_bytes()[:-10] + b"0123456789")
-    _scorer_on(app, store_dir)
+    artifact = db.get(ModelArtifact, ModelStore().active_version(db))
+    artifact.data = artifact.data[:-10] + b"0123456789"  # its recorded SHA-256 stays
+    db.commit()
+    _scorer_on(app, scratch_dir / "empty-cache")  # nothing cached: the bytes come from the row
     comment_id = post_comment(content=HAM).get_json()["id"]
     run_worker()
-    assert db.get(Comment, comment_id).status == CommentStatus.HELD
+    row = db.get(Comment, comment_id)
+    assert row.status == CommentStatus.HELD and row.decided_by == DecidedBy.FALLBACK
+    assert not (scratch_dir / "empty-cache").exists() or not any(
+        (scratch_dir / "empty-cache").iterdir())  # refused bytes are not cached either
+
+
+def test_a_damaged_local_copy_is_fetched_again_from_the_database(
+    app, db, model_dir, post_comment, run_worker, scratch_dir
+) -> None:
+    cache = scratch_dir / "cache"
+    shutil.copytree(model_dir, cache)
+    version = ModelStore().active_version(db)
+    model_file = cache / version / "model.joblib"
+    good = model_file.read_bytes()
+    model_file.write_bytes(good[:-10] + b"0123456789")
+    _scorer_on(app, cache)
+    comment_id = post_comment(content=HAM).get_json()["id"]
+    run_worker()
+    row = db.get(Comment, comment_id)
+    assert row.status == CommentStatus.PUBLISHED and row.model_version == version
+    assert model_file.read_bytes() == good
 
 
 def test_workers_pick_up_a_newly_activated_model_without_restart(
-    app, db, model_dir, post_comment, run_worker, scratch_dir
+    app, db, post_comment, run_worker, scratch_dir
 ) -> None:
-    store_dir = scratch_dir / "store"
-    shutil.copytree(model_dir, store_dir)
-    store = ArtifactStore(store_dir)
-    _scorer_on(app, store_dir)
+    store = ModelStore(scratch_dir / "trainer")  # another machine's cache
+    _scorer_on(app, scratch_dir / "worker")
     first = post_comment(content=HAM).get_json()["id"]
     run_worker()
     old_version = db.get(Comment, first).model_version
-    pipeline, metadata = store.load()
-    new_version = store.save(pipeline, metadata, activate=True)
+    pipeline, metadata = store.load(db)
+    new_version = store.save(db, pipeline, metadata)
+    store.activate(db, new_version, "tester")
+    db.commit()
     second = post_comment(content=HAM + " Again.").get_json()["id"]
     run_worker()
     assert old_version != new_version
     assert db.get(Comment, second).model_version == new_version
+    assert ArtifactStore(scratch_dir / "worker").versions() == sorted([old_version, new_version])
 
 
 @pytest.mark.parametrize("status", [CommentStatus.PUBLISHED, CommentStatus.HELD,
@@ -218,6 +240,13 @@ def test_reconciler_queues_a_job_only_when_old_pending_comments_have_none_waitin
     [fresh] = queue.job_ids
     assert fresh != lost and redis.get(requested_key(queue)) == fresh.encode()
     assert jobs.reconcile(scorer, queue, older_than=0) == 0  # never twice
+
+    taken = queue.job_ids[0]
+    redis.lrem(queue.key, 0, taken)  # taken by a worker that died before starting it
+    assert Job.fetch(taken, connection=redis).get_status() == "queued"
+    assert not scoring_queued(queue)
+    assert jobs.reconcile(scorer, queue, older_than=0) == 3
+    assert queue.job_ids and queue.job_ids[0] != taken
 
     queue.empty()
     redis.delete(requested_key(queue))  # Redis was down: no mark, no job

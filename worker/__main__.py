@@ -127,7 +127,11 @@ def main(argv: list[str] | None = None) -> int:
     redis = connect(config["REDIS_URL"] or "redis://127.0.0.1:6379/0")
     scorer = jobs.configure(config)
     if not args.deliveries:
-        scorer.models.refresh()
+        try:
+            scorer.models.refresh()
+        except SQLAlchemyError as error:  # the first batch tries again
+            log.warning("model not loaded yet: database unreachable (%s)",
+                        error.__class__.__name__)
     stop = threading.Event()
     if not args.burst and not args.deliveries:
         with contextlib.suppress(RedisError):

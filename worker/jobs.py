@@ -1,15 +1,14 @@
 """RQ jobs: score pending comments and decide them (publish, hold, spam).
 
 A scoring worker process keeps one `Scorer`: the database sessions and the active model,
-loaded once and swapped when ``ACTIVE`` names another version. A job reads the pending
-comments from the database, oldest first, in batches, and is idempotent: a comment leaves
-`pending` exactly once, by a conditional UPDATE.
+loaded once and swapped when the database's active row names another version. A job reads
+the pending comments from the database, oldest first, in batches, and is idempotent: a
+comment leaves `pending` exactly once, by a conditional UPDATE.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from rq import Queue, get_current_job
 from sqlalchemy import Select, Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from models.artifacts import ArtifactError, ArtifactStore
+from models.artifacts import ArtifactError
 from models.explain import Verdict, score
 from models.policy import Band, Thresholds
 from service.config import load_config
@@ -34,6 +33,7 @@ from service.db import (
     make_sessionmaker,
 )
 from service.db.comments import PENDING
+from service.db.model_store import ModelStore
 from service.db.types import utcnow
 from service.queue import clear_request, request_scoring, scoring_queued
 from service.reputation import Reputation, label_stamp
@@ -58,42 +58,54 @@ class Decision:
     decided_by: DecidedBy
 
 
-class ModelHolder:
-    """The active model, loaded once and reloaded when the store's ``ACTIVE`` pointer moves."""
+# A model that could not be loaded (missing, or its hash does not match) is tried again after
+# this long if the active row still names it: a fetch of its bytes is not for every batch.
+RETRY_LOAD_SECONDS = 30.0
 
-    def __init__(self, store: ArtifactStore, overrides: Thresholds | None = None) -> None:
+
+class ModelHolder:
+    """The active model, loaded once and reloaded when the database's active row names
+    another version (or the same name with other bytes)."""
+
+    def __init__(self, store: ModelStore, sessions: sessionmaker[Session],
+                 overrides: Thresholds | None = None) -> None:
         self.store = store
+        self.sessions = sessions
         self.overrides = overrides
         self.version: str | None = None
         self.pipeline: Any = None
         self.thresholds: Thresholds | None = None
-        self._stamp: tuple[str | None, float] | None = None
-
-    def _pointer_stamp(self) -> tuple[str | None, float]:
-        try:
-            mtime = os.stat(self.store.root / "ACTIVE").st_mtime
-        except FileNotFoundError:
-            return (None, 0.0)
-        return (self.store.active_version(), mtime)
+        self._seen: tuple[str, str] | None = None
+        self._retry_at = 0.0
 
     def refresh(self) -> None:
-        """Load the active model if it changed since the last call (a cheap stat otherwise)."""
-        stamp = self._pointer_stamp()
-        if stamp == self._stamp and self.pipeline is not None:
-            return
-        self._stamp = stamp
-        try:
-            pipeline, metadata = self.store.load()
-        except ArtifactError as exc:
-            if self.pipeline is None:
-                log.error("no usable model: %s", exc)
-            else:
-                log.error("keeping model %s; new one unusable: %s", self.version, exc)
-            return
+        """Load the active model if the active row changed since the last call (one small
+        primary-key read otherwise; the bytes come from the local cache or, once per
+        version, from the database)."""
+        with self.sessions() as session:
+            active = self.store.active(session)
+            loaded = active is not None and active == self._seen and self.pipeline is not None
+            if loaded or (active == self._seen and time.monotonic() < self._retry_at):
+                return
+            self._seen = active
+            try:
+                if active is None:
+                    raise ArtifactError("no active model in the database")
+                pipeline, metadata = self.store.load(session, active[0])
+            except ArtifactError as exc:
+                self._retry_at = time.monotonic() + RETRY_LOAD_SECONDS
+                self._complain(exc)
+                return
         limits = metadata["thresholds"]
         self.thresholds = self.overrides or Thresholds(limits["low"], limits["high"])
         self.pipeline, self.version = pipeline, metadata["version"]
         log.info("model %s loaded (thresholds %s)", self.version, self.thresholds)
+
+    def _complain(self, exc: ArtifactError) -> None:
+        if self.pipeline is None:
+            log.error("no usable model: %s", exc)
+        else:
+            log.error("keeping model %s; new one unusable: %s", self.version, exc)
 
 
 _COMMENTS = cast(Table, Comment.__table__)
@@ -133,8 +145,8 @@ class Scorer:
         """A scorer for the configured database and model store."""
         low, high = config["SPAM_THRESHOLD_LOW"], config["SPAM_THRESHOLD_HIGH"]
         overrides = Thresholds(low, high) if low is not None and high is not None else None
-        models = ModelHolder(ArtifactStore(config["MODEL_DIR"]), overrides)
         sessions = make_sessionmaker(make_engine(config["DATABASE_URL"]))
+        models = ModelHolder(ModelStore(config["MODEL_DIR"] or None), sessions, overrides)
         # A decision is redoable: one lost to a power cut leaves its comment pending, and the
         # reconciler queues it again. So its commit need not wait for the disk.
         decisions = make_sessionmaker(make_engine(config["DATABASE_URL"], redoable=True))

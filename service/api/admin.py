@@ -15,9 +15,10 @@ from marshmallow import RAISE, Schema, fields, validate
 from rq import Queue
 from sqlalchemy import func, select
 
-from models.artifacts import ArtifactError, ArtifactStore
+from models.artifacts import ArtifactError
 from service import auth, database, learning, queue
 from service.db import AdminEvent, AkismetCheck, ModelVersion, Site
+from service.db.model_store import ModelStore
 from service.errors import ConflictError, InvalidFieldError, NotFoundError, UnavailableError
 from service.sites import create_site, revoke_site
 
@@ -182,9 +183,9 @@ class ActiveOut(Schema):
     version = fields.String()
 
 
-def store() -> ArtifactStore:
-    """The artifact store the workers read."""
-    return ArtifactStore(current_app.config["MODEL_DIR"])
+def store() -> ModelStore:
+    """The models in the database (MODEL_DIR: this process's cache), as the workers read."""
+    return ModelStore(current_app.config["MODEL_DIR"] or None)
 
 
 def model_rows() -> list[ModelVersion]:
@@ -219,7 +220,7 @@ class Promote(MethodView):
         ``force`` (409 otherwise, naming the gate's reason)."""
         session = database.session()
         artifacts = store()
-        if version not in artifacts.versions():
+        if version not in artifacts.versions(session):
             raise NotFoundError(f"No model {version}.")
         learning.sync_registry(session, artifacts)
         refusal = learning.gate_refusal(session, artifacts, version)
@@ -244,7 +245,7 @@ class Rollback(MethodView):
     def post(self) -> dict[str, Any]:
         """Re-activate the version promoted before the active one (409 if none)."""
         session = database.session()
-        previous = store().active_version()
+        previous = store().active_version(session)
         try:
             version = learning.rollback(session, store(), auth.authenticate().name)
         except ArtifactError as error:

@@ -56,12 +56,13 @@ from service.db.comments import Comment, CommentStatus, DecidedBy, Label  # noqa
 from service.db.events import AdminEvent, CommentEvent  # noqa: E402
 from service.db.imports import CommentImport  # noqa: E402
 from service.db.moderators import Moderator, Role  # noqa: E402
-from service.db.registry import ModelVersion  # noqa: E402
+from service.db.registry import ActiveModel, ModelArtifact, ModelVersion  # noqa: E402
 from service.db.rules import PostSettings, Rule, RuleKind, Setting  # noqa: E402
 from service.db.sites import AkismetCheck, Site  # noqa: E402
 from service.db.webhooks import Webhook, WebhookDelivery  # noqa: E402
 
 __all__ = [
+    "ActiveModel",
     "AdminEvent",
     "AkismetCheck",
     "Base",
@@ -71,6 +72,7 @@ __all__ = [
     "CommentStatus",
     "DecidedBy",
     "Label",
+    "ModelArtifact",
     "ModelVersion",
     "Moderator",
     "PostSettings",
