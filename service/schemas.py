@@ -52,8 +52,13 @@ def _ranges(chars: list[str]) -> str:
 # (Those of the Basic Multilingual Plane: a pattern with astral ranges is beyond many tools.)
 _FORMAT_CHARACTERS = _ranges([chr(c) for c in range(0x10000)
                               if unicodedata.category(chr(c)) == "Cf"])
-TEXT_DOC = {"pattern": f"^[^{_CONTROL.pattern[1:-1]}]*$"}
-NAME_DOC = {"pattern": f"^[^{_CONTROL.pattern[1:-1]}{_FORMAT_CHARACTERS}]*$"}
+# Required text is trimmed first: it needs one character that is not white space.
+_TEXT = _CONTROL.pattern[1:-1]
+_NAME = _TEXT + _FORMAT_CHARACTERS
+TEXT_DOC = {"pattern": f"^[^{_TEXT}]*[^\\s{_TEXT}][^{_TEXT}]*$"}
+NAME_DOC = {"pattern": f"^[^{_NAME}]*[^\\s{_NAME}][^{_NAME}]*$"}
+# A post's path is also trimmed of its slashes.
+POST_DOC = {"pattern": f"^[^{_TEXT}]*[^\\s/{_TEXT}][^{_TEXT}]*$"}
 
 
 # How the document describes a web address field: what marshmallow's Url(schemes={"http",
@@ -141,7 +146,7 @@ class CommentIn(Schema):
                   _at_most(MAX_POST_CHARS, "The post's name"),
                   _without_control_characters("the post's name")],
         metadata={"description": "The article's slug or path (surrounding slashes dropped).",
-                  **TEXT_DOC},
+                  **POST_DOC},
     )
     author_name = fields.String(
         required=True,

@@ -3,15 +3,14 @@ rescore), the audit log. Admins only, audited, bad input answered 4xx with the f
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from models.artifacts import ArtifactStore
 from service import learning
 from service.db import AdminEvent, Comment, CommentStatus, Site
+from service.db.model_store import ModelStore
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -24,19 +23,18 @@ def admin(make_moderator) -> dict[str, str]:
 
 
 @pytest.fixture
-def store(app, db, model_dir: Path, tmp_path: Path) -> ArtifactStore:
-    """A private copy of the session's store with a second version, the active one first."""
-    shutil.copytree(model_dir, tmp_path / "store")
-    store = ArtifactStore(tmp_path / "store")
-    app.config["MODEL_DIR"] = str(store.root)
+def store(app, db, tmp_path: Path) -> ModelStore:
+    """The database's models (this test's own database) with a cache of this test's own."""
+    store = ModelStore(tmp_path / "store")
+    app.config["MODEL_DIR"] = str(tmp_path / "store")
     learning.sync_registry(db, store)
     db.commit()
     return store
 
 
-def second_version(db, store: ArtifactStore, state: str = "candidate") -> str:
-    pipeline, metadata = store.load()
-    version = store.save(pipeline, {k: v for k, v in metadata.items()
+def second_version(db, store: ModelStore, state: str = "candidate") -> str:
+    pipeline, metadata = store.load(db)
+    version = store.save(db, pipeline, {k: v for k, v in metadata.items()
                                     if k not in ("version", "sha256", "created_at")})
     learning.register(db, store, version, state=state,
                       gate="MCC 0.41 vs active 0.62 (tolerance 0.01): worse" if state == "refused"
@@ -86,7 +84,7 @@ def test_sites_are_added_with_a_key_shown_once_listed_and_revoked(client, db, ad
 
 def test_models_list_and_promotion_of_a_refused_version_needs_force(client, db, admin,
                                                                      store) -> None:
-    active = store.active_version()
+    active = store.active_version(db)
     refused = second_version(db, store, state="refused")
     models = client.get("/api/v1/moderation/models", headers=admin).get_json()["models"]
     by_version = {m["version"]: m for m in models}
@@ -96,9 +94,9 @@ def test_models_list_and_promotion_of_a_refused_version_needs_force(client, db, 
     path = f"/api/v1/moderation/models/{refused}/promote"
     plain = client.post(path, headers=admin, json={})
     assert plain.status_code == 409 and "refused" in plain.get_json()["detail"]
-    assert store.active_version() == active
+    assert store.active_version(db) == active
     forced = client.post(path, headers=admin, json={"force": True})
-    assert forced.status_code == 200 and store.active_version() == refused
+    assert forced.status_code == 200 and store.active_version(db) == refused
     assert client.post("/api/v1/moderation/models/no-such/promote", headers=admin,
                        json={}).status_code == 404
     bad = client.post(path, headers=admin, json={"force": "maybe"})
@@ -106,7 +104,7 @@ def test_models_list_and_promotion_of_a_refused_version_needs_force(client, db, 
 
     back = client.post("/api/v1/moderation/models/rollback", headers=admin)
     assert back.status_code == 200 and back.get_json()["version"] == active
-    assert store.active_version() == active
+    assert store.active_version(db) == active
     assert actions(db) == ["model.promote", "model.rollback"]
     db.expire_all()
     promote = db.scalars(select(AdminEvent).where(AdminEvent.action == "model.promote")).one()
@@ -132,7 +130,7 @@ def test_rescore_is_a_job_a_worker_runs_with_the_active_model(client, db, admin,
     assert run_worker() >= 1
     db.expire_all()
     row = db.get(Comment, comment_id)
-    assert row.model_version == store.active_version() and row.spam_score != 0.5
+    assert row.model_version == store.active_version(db) and row.spam_score != 0.5
     bad = client.post("/api/v1/moderation/models/rescore", headers=admin,
                       json={"statuses": ["published"]})
     assert bad.status_code == 422 and "statuses" in bad.get_json()["errors"]

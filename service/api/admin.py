@@ -20,6 +20,7 @@ from service import auth, database, learning, queue
 from service.db import AdminEvent, AkismetCheck, ModelVersion, Site
 from service.db.model_store import ModelStore
 from service.errors import ConflictError, InvalidFieldError, NotFoundError, UnavailableError
+from service.schemas import WEB_URL_DOC
 from service.sites import create_site, revoke_site
 
 blp = Blueprint(
@@ -48,7 +49,7 @@ class SiteIn(Schema):
         unknown = RAISE
 
     url = fields.Url(required=True, schemes={"http", "https"}, require_tld=False,
-                     validate=validate.Length(max=2048))
+                     validate=validate.Length(max=2048), metadata=WEB_URL_DOC)
 
 
 class SiteOut(Schema):
@@ -260,7 +261,7 @@ class Rescore(MethodView):
     """Rescore undecided and held comments with the active model."""
 
     @blp.doc(security=SECURITY)
-    @blp.arguments(RescoreIn)
+    @blp.arguments(RescoreIn, required=False)  # no body: its defaults
     @blp.response(202, JobOut)
     def post(self, data: dict[str, Any]) -> dict[str, Any]:
         """Queue the rescore for a scoring worker; moderators' decisions are never touched."""

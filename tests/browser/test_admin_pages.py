@@ -4,15 +4,14 @@ each driven through its forms (session + CSRF, audited by the API)."""
 from __future__ import annotations
 
 import re
-import shutil
 
 import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from models.artifacts import ArtifactStore
 from service import learning
 from service.db import AdminEvent, Comment, CommentStatus, Site, Webhook, WebhookDelivery
+from service.db.model_store import ModelStore
 from worker import jobs
 
 pytestmark = pytest.mark.browser
@@ -95,13 +94,12 @@ def test_sites_page_adds_a_site_with_its_key_once_and_revokes_it(logged_in, db,
 def test_models_page_promotes_compares_rescores_and_rolls_back(app, logged_in, db, model_dir,
                                                                tmp_path, held_comment,
                                                                run_worker, screenshot) -> None:
-    shutil.copytree(model_dir, tmp_path / "store")
-    store = ArtifactStore(tmp_path / "store")
-    app.config["MODEL_DIR"] = str(store.root)
+    store = ModelStore(tmp_path / "store")  # the database's models, a cache of the test's own
+    app.config["MODEL_DIR"] = str(tmp_path / "store")
     jobs.configure(dict(app.config))  # the worker in this process reads the same store
-    first = store.active_version()
-    pipeline, metadata = store.load()
-    second = store.save(pipeline, {k: v for k, v in metadata.items()
+    first = store.active_version(db)
+    pipeline, metadata = store.load(db)
+    second = store.save(db, pipeline, {k: v for k, v in metadata.items()
                                    if k not in ("version", "sha256", "created_at")})
     learning.sync_registry(db, store)
     learning.register(db, store, second, state="refused",
@@ -131,7 +129,7 @@ def test_models_page_promotes_compares_rescores_and_rolls_back(app, logged_in, d
     page.locator(f"tr[data-version='{second}'] button", has_text="Promote").click()
     expect(page.locator(f"tr[data-version='{second}']")).to_contain_text("active")
     assert "The retrain gate refused" in messages[-1] and "Promote it anyway?" in messages[-1]
-    assert store.active_version() == second
+    assert store.active_version(db) == second
 
     comment_id = held_comment()
     db.get(Comment, comment_id).model_version = "old-model"
@@ -144,7 +142,7 @@ def test_models_page_promotes_compares_rescores_and_rolls_back(app, logged_in, d
 
     page.click("#rollback-form button[type=submit]")
     expect(page.locator(f"tr[data-version='{first}']")).to_contain_text("active")
-    assert store.active_version() == first
+    assert store.active_version(db) == first
     assert audited(db) == ["model.promote", "model.rescore", "model.rollback"]
 
 
