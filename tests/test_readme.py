@@ -22,7 +22,7 @@ from werkzeug.serving import make_server
 
 from service import create_app
 from service.db.migrate import upgrade
-from tests.conftest import PRODUCTION, QUEUE, ROOT
+from tests.conftest import PRODUCTION, QUEUE, ROOT, _empty_tables
 from worker import jobs
 
 pytestmark = pytest.mark.slow
@@ -56,6 +56,7 @@ def fresh_app(tmp_path: Path, redis_url: str, model_dir: Path) -> Iterator[Flask
     the README)."""
     url = f"sqlite:///{tmp_path / 'readme.db'}"
     upgrade(url)
+    _empty_tables(url, model_dir)  # nothing in it but the session's model, as `make train` leaves
     Redis.from_url(redis_url).flushdb()
     app = create_app({**PRODUCTION, "DATABASE_URL": url, "REDIS_URL": redis_url,
                       "MODEL_DIR": str(model_dir), "QUEUE_NAME": QUEUE})
