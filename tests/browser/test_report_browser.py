@@ -3,22 +3,20 @@ verdict of the gate and the thresholds come first, the plots after them."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
-from models.artifacts import ArtifactStore
 from service import learning
 from service.db import Comment, CommentStatus, Label
+from service.db.model_store import ModelStore
 
 pytestmark = pytest.mark.slow
 
 
-def test_the_retrain_report_speaks_to_the_owner_first(browser, db, model_dir: Path,
-                                                      tmp_path: Path, screenshot) -> None:
-    shutil.copytree(model_dir, tmp_path / "store")
-    store = ArtifactStore(tmp_path / "store")
+def test_the_retrain_report_speaks_to_the_owner_first(browser, db, tmp_path: Path,
+                                                      screenshot) -> None:
+    store = ModelStore(tmp_path / "store")
     for i in range(8):
         db.add(Comment(post="p", author_name="A", status=CommentStatus.SPAM, label=Label.SPAM,
                        content=f"Sunflower seeds wholesale offer, message Karl on signal #{i}"))
