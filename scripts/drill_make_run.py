@@ -2,7 +2,9 @@
 
 Starts `scripts/run.py` (make run's supervisor: embedded Redis, gunicorn, a scoring worker and a
 delivery worker) on a fresh SQLite database, with a webhook subscribed to every event on a
-local receiver. Comments stream in at a fixed rate over HTTP through these phases:
+local receiver. Comments stream in at a fixed rate over HTTP through these phases, each begun
+once every comment before it is decided and delivered (a phase is measured on its own fault,
+not on the backlog of the one before):
 
   baseline     nothing broken
   worker       the scoring worker SIGKILLed (the supervisor starts it again)
@@ -171,9 +173,15 @@ def run(rate: float, phase_seconds: float, port: int, receiver_port: int,
         streamer = threading.Thread(target=stream, daemon=True)
         streamer.start()
         paused: int | None = None
-        received_before: dict[str, int] = {}
-        for phase in phases:
-            received_before[phase] = receiver.received
+        window: dict[str, tuple[int, int]] = {}  # deliveries received at a phase's start, end
+        unsettled: list[str] = []
+        for number, name in enumerate(phases):
+            if number:  # each phase starts from a quiet system, not from the last one's backlog
+                phase = "settling"
+                if not settle(engine, samples, receiver):
+                    unsettled.append(name)
+            phase = name
+            start_count = receiver.received
             print(f"[drill] {phase}", file=sys.stderr, flush=True)
             started = time.monotonic()
             if phase == "worker":
@@ -193,7 +201,7 @@ def run(rate: float, phase_seconds: float, port: int, receiver_port: int,
                 paused = None
             time.sleep(max(0.0, phase_seconds - (time.monotonic() - started)))
             receiver.delay = 0.0
-        received_before["end"] = receiver.received
+            window[name] = (start_count, receiver.received)
         stop.set()
         streamer.join(30)
 
@@ -219,14 +227,13 @@ def run(rate: float, phase_seconds: float, port: int, receiver_port: int,
                 "post_p99_ms": round(1000 * (pct(posts, 99) or 0), 1),
                 "verdict_p50_s": round(statistics.median(latencies), 2) if latencies else None,
                 "verdict_p99_s": round(pct(latencies, 99) or 0, 2) if latencies else None,
-                "deliveries_received": received_before[next_phase(phases, name)]
-                - received_before[name],
+                "deliveries_received": window[name][1] - window[name][0],
             }
         result.update(
             accepted=len(ids), refused=len(samples) - len(ids),
             decided=sum(1 for i in ids if i in rows and rows[i].status != CommentStatus.PENDING),
             lost=sum(1 for i in ids if i not in rows or rows[i].status == CommentStatus.PENDING),
-            decided_twice=twice, deliveries_received=receiver.received,
+            decided_twice=twice, deliveries_received=receiver.received, unsettled=unsettled,
             restarts=[line for line in log_path.read_text().splitlines()
                       if "restarting in" in line],
         )
@@ -243,10 +250,20 @@ def run(rate: float, phase_seconds: float, port: int, receiver_port: int,
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def next_phase(phases: list[str], name: str) -> str:
-    """The phase after ``name``, or "end"."""
-    i = phases.index(name)
-    return phases[i + 1] if i + 1 < len(phases) else "end"
+def settle(engine: Any, samples: list[tuple[str, int, int | None, float]],
+           receiver: Receiver, timeout: float = 90.0) -> bool:
+    """Wait until every comment accepted so far is decided and its webhook delivered (one
+    delivery per decision: the hook takes every event); False if that took over ``timeout``."""
+    ids = [ident for _, _, ident, _ in list(samples) if ident is not None]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with engine.connect() as connection:
+            pending = connection.scalar(select(func.count()).select_from(Comment).where(
+                Comment.id.in_(ids), Comment.status == CommentStatus.PENDING)) if ids else 0
+        if not pending and receiver.received >= len(ids):
+            return True
+        time.sleep(0.2)
+    return False
 
 
 def table(result: dict[str, Any]) -> str:
@@ -261,6 +278,8 @@ def table(result: dict[str, Any]) -> str:
                  f"{result['refused']}, lost {result['lost']}, decided twice "
                  f"{result['decided_twice']}")
     lines += [f"  {line}" for line in result["restarts"]]
+    if result["unsettled"]:
+        lines.append(f"  not settled in 90 s before: {', '.join(result['unsettled'])}")
     return "\n".join(lines)
 
 

@@ -31,6 +31,7 @@ def test_make_run_restarts_what_dies_and_loses_nothing(model_dir: Path) -> None:
     assert counts["refused"] == 0, detail  # the web answered all along
     assert counts["accepted"] == counts["decided"] > 0, detail
     assert counts["lost"] == counts["decided_twice"] == 0, detail
+    assert counts["unsettled"] == [], detail  # each phase began on a quiet system
     assert "* scoring worker exited with -9; restarting in 1 s" in counts["restarts"], detail
     assert "* embedded Redis exited with -9; restarting in 1 s" in counts["restarts"], detail
     assert counts["phases"]["redis-pause"]["post_p99_ms"] < 1000, detail

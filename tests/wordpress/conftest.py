@@ -160,6 +160,7 @@ def comment_service(tmp_path_factory: pytest.TempPathFactory, redis_url: str,
            "AKISMET_CHECK_TIMEOUT": "10"}
     service = Service(f"http://127.0.0.1:{SERVICE_PORT}", database_url, env)
     service.cli("db", "upgrade")
+    service.cli("model", "ensure")  # a deploy's migrate step: the session's model, made active
     engine = make_engine(database_url)
     Base.metadata.create_all(engine)  # no-op after the migrations; keeps the check honest
     engine.dispose()
