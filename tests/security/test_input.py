@@ -318,6 +318,44 @@ def test_gunicorn_answers_a_chunked_oversized_body_413_and_names_no_version(guni
     connection.close()
 
 
+@pytest.mark.slow
+def test_the_nginx_front_names_no_version(gunicorn_url, tmp_path) -> None:
+    """The production shape's front (deploy/nginx/, as compose and the drills run it) says
+    "nginx" at most, on its own pages as on the app's answers."""
+    import http.client
+    import socket
+    import time
+
+    from bench import nginx
+    from service.embedded_redis import free_port
+
+    port = free_port()
+    process = nginx.start(tmp_path / "nginx", port, f"127.0.0.1:{gunicorn_url}")
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert process.poll() is None and time.monotonic() < deadline
+                time.sleep(0.1)
+        for method, path, body in (("GET", "/healthz", None),
+                                   ("POST", "/api/v1/comments", b"x" * 200_000)):
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            connection.request(method, path, body=body,
+                               headers={"Content-Type": "application/json"})
+            answer = connection.getresponse()
+            answer.read()
+            server = answer.getheader("Server") or ""
+            assert not re.search(r"[/\d]", server), (path, answer.status, server)
+            connection.close()
+        assert answer.status == 413  # nginx's own page, past client_max_body_size
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
 # --- fuzzing the parsers ---------------------------------------------------------------------
 
 _text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40) | \
