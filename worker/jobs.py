@@ -344,7 +344,7 @@ def score_comment(comment_id: int) -> str | None:
 
 
 # Pending comments older than this with no scoring job waiting get one from the reconciler.
-RECONCILE_AFTER_SECONDS = 5
+RECONCILE_AFTER_SECONDS = 2
 # The reconciler counts at most this many of them (for its log line).
 RECONCILE_LIMIT = 1000
 

@@ -434,6 +434,51 @@ def test_the_ipv6_grouping_is_a_setting(app, client) -> None:
     assert _comment_from(client, "2001:db8:7:1::2", "Second address.") == 202
 
 
+@pytest.fixture
+def proxied_app(app: Any) -> Any:
+    """The production app as a deployment behind one proxy runs it (PROXY_COUNT=1: the
+    reader's address is the last one the proxy adds to X-Forwarded-For)."""
+    from service import create_app
+
+    behind = create_app({**app.config, "PROXY_COUNT": 1})
+    yield behind
+    behind.extensions["db_engine"].dispose()
+
+
+def _via_proxy(ip: str) -> dict[str, Any]:
+    return {"environ_base": {"REMOTE_ADDR": "10.0.0.5"},
+            "headers": {"X-Forwarded-For": f"198.51.100.7, {ip}"}}  # the first is forgeable
+
+
+def test_ipv6_readers_behind_the_proxy_are_flood_controlled_per_64(proxied_app) -> None:
+    client = proxied_app.test_client()
+    body = {"post": "p", "author_name": "Rotating"}
+    codes = [client.post("/api/v1/comments", json={**body, "content": f"Proxied {i}"},
+                         **_via_proxy(f"2001:db8:5:1::{i + 1:x}")).status_code
+             for i in range(3)]
+    assert codes == [202, 429, 429]  # one /64, whatever the rotation
+    assert client.post("/api/v1/comments", json={**body, "content": "Other network."},
+                       **_via_proxy("2001:db8:5:2::1")).status_code == 202
+
+
+def test_ipv6_password_spraying_behind_the_proxy_is_throttled_per_64(proxied_app,
+                                                                    make_moderator) -> None:
+    client = proxied_app.test_client()
+
+    def login(name: str, password: str, ip: str) -> int:
+        page = client.get("/moderate/login", **_via_proxy(ip))
+        return int(client.post("/moderate/login", **_via_proxy(ip), data={
+            "csrf_token": csrf_from(page.get_data(as_text=True)), "name": name,
+            "password": password}).status_code)
+
+    codes = [login(f"user{i}", "Password123!", f"2001:db8:6:1::{i + 1:x}")
+             for i in range(throttle.FREE_FAILURES + 2)]
+    assert codes[-1] == 429
+    make_moderator("ann", password=PASSWORD)
+    assert login("ann", PASSWORD, "2001:db8:6:1:abcd::1") == 429
+    assert login("ann", PASSWORD, "2001:db8:6:2::1") == 302
+
+
 # --- Getting in: duplicates and idempotency ----------------------------------------------------
 
 def _concurrently(app: Any, count: int, body: dict[str, Any],
