@@ -379,6 +379,34 @@ def test_delivery_refuses_an_internal_address_at_connect_time(app, db, monkeypat
         internal.close()
 
 
+def test_the_delivery_log_does_not_tell_an_open_port_from_a_closed_one(app, db, client, admin,
+                                                                       monkeypatch) -> None:
+    # Before: the log's error read "connection refused" for a closed port and an HTTP status
+    # or a timeout for an open one: a port scanner through the admin API.
+    from service.embedded_redis import free_port
+    from worker.webhooks import deliver
+
+    monkeypatch.delenv("WEBHOOK_ALLOWED_NETWORKS", raising=False)
+    listening = _Listener("127.0.0.1")
+    closed = free_port()
+    try:
+        logs = []
+        for port in (listening.port, closed):
+            delivery_id = _stored_webhook(db, f"http://localhost:{port}/hook")
+            with pytest.raises(Exception, match="loopback"):
+                deliver(delivery_id)
+            db.expire_all()
+            hook_id = db.get(WebhookDelivery, delivery_id).webhook_id
+            shown = client.get(f"/api/v1/moderation/webhooks/{hook_id}/deliveries",
+                               headers=admin).get_json()["deliveries"]
+            logs.append([(d["status_code"], (d["error"] or "").replace(str(port), "PORT"),
+                          d["attempts"]) for d in shown])
+        assert listening.hits == 0
+        assert logs[0] == logs[1] and logs[0][0][1], logs
+    finally:
+        listening.close()
+
+
 # One port of this worktree's range, on two loopback addresses.
 REBIND_PORT = 8231
 

@@ -113,6 +113,13 @@ def test_a_paired_surrogate_escape_is_an_ordinary_character(reader) -> None:
                                      "events": ["comment.spam"],
                                      "secret": "s" * 20 + "\u0000"}, "secret"),
     ("/api/v1/moderation/rules", {"kind": "blocked_term", "value": "a\ud800"}, "value"),
+    ("/api/v1/moderation/rules", {"kind": "blocked_term", "value": "casino",
+                                  "note": "n\udfff"}, "note"),
+    ("/api/v1/moderation/webhooks", {"url": "https://hooks.example/\ud800",
+                                     "events": ["comment.spam"]}, "url"),
+    ("/api/v1/moderation/webhooks", {"url": "https://hooks.example/x",
+                                     "events": ["comment.spam"],
+                                     "secret": "s" * 20 + "\ud800"}, "secret"),
 ])
 def test_nul_and_surrogates_in_admin_fields_are_a_422(reader, admin, path, body, field) -> None:
     # Before: 500 on PostgreSQL (DataError: NUL), 500 on both for a surrogate.
@@ -121,29 +128,57 @@ def test_nul_and_surrogates_in_admin_fields_are_a_422(reader, admin, path, body,
     assert_problem(answer, 422, field)
 
 
-def test_nul_in_a_decision_note_is_a_422(production_app, reader, admin) -> None:
+@pytest.mark.parametrize("note", ["ok\u0000", "ok\ud800"])
+def test_nul_or_a_surrogate_in_a_decision_note_is_a_422(production_app, reader, admin,
+                                                        note) -> None:
     ident = send(reader, comment()).get_json()["id"]
     answer = reader.post(f"/api/v1/moderation/comments/{ident}/decision", headers=admin,
-                         json={"action": "approve", "note": "ok\u0000"})
+                         data=json.dumps({"action": "approve", "note": note}),
+                         content_type="application/json")
     assert_problem(answer, 422, "note")
+
+
+def test_a_surrogate_in_the_queue_search_is_no_5xx(production_app, reader, admin) -> None:
+    # A query string is UTF-8 bytes: a lone surrogate arrives as its invalid encoding.
+    answer = reader.get("/api/v1/moderation/queue?q=a%ED%A0%80b", headers=admin)
+    assert answer.status_code in (200, 422), answer.status_code
+    if answer.status_code == 422:
+        assert_problem(answer, 422, "q")
+
+
+def test_a_surrogate_in_a_plain_form_is_a_400_saying_so(db, reader) -> None:
+    # A form is UTF-8 bytes: a lone surrogate arrives as its invalid encoding.
+    answer = reader.post("/api/v1/comments", content_type="application/x-www-form-urlencoded",
+                         data="post=p&author_name=Ann&content=a%ED%A0%80b",
+                         environ_base={"REMOTE_ADDR": next(_addresses)})
+    assert "not valid UTF-8" in assert_problem(answer, 400)["detail"]
+    assert db.query(Comment).count() == 0
 
 
 # --- paths and queries -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("url", [
-    "/api/v1/posts/a%00b/comments",
-    "/api/v1/posts/a%00b/count",
-    "/api/v1/counts?post=a%00b",
-    "/api/v1/form-token?post=a%00b",
-    "/api/v1/moderation/queue?q=a%00b",
-    "/api/v1/moderation/queue?post=a%00b",
-    "/api/v1/moderation/posts/a%00b",
-    "/moderate?q=a%00b",
+@pytest.mark.parametrize(("url", "field"), [
+    # A NUL in the path: the address itself is refused, before any route reads it.
+    ("/api/v1/posts/a%00b/comments", "address"),
+    ("/api/v1/posts/a%00b/count", "address"),
+    ("/api/v1/counts?post=a%00b", "post"),
+    ("/api/v1/form-token?post=a%00b", "post"),
+    ("/api/v1/moderation/queue?q=a%00b", "q"),
+    ("/api/v1/moderation/queue?post=a%00b", "post"),
+    ("/api/v1/moderation/posts/a%00b", "address"),
 ])
-def test_nul_in_a_path_or_query_is_a_4xx(production_app, reader, admin, url) -> None:
+def test_nul_in_a_path_or_query_is_a_problem_naming_it(production_app, reader, admin, url,
+                                                       field) -> None:
     # Before: 500 on PostgreSQL (DataError: a string literal cannot contain NUL).
     answer = reader.get(url, headers=admin)
+    assert answer.status_code in (400, 422), answer.status_code
+    body = assert_problem(answer, answer.status_code)
+    assert field in (body.get("errors") or {}) or field in body["detail"], body
+
+
+def test_nul_in_the_queue_pages_search_is_a_4xx_page(production_app, reader, admin) -> None:
+    answer = reader.get("/moderate?q=a%00b", headers=admin)
     assert 400 <= answer.status_code < 500, answer.status_code
 
 

@@ -153,17 +153,20 @@ def test_erase_blanks_the_comment_in_stored_webhook_deliveries(db, run_worker, p
     # Before: the name and text stayed in every delivery body after `commenter erase`.
     _webhook(db)
     ident = submit(reader, author_name="Erin Example", author_email="erin@example.org",
+                   author_url="https://erin-writes.example/",
                    content="Erin's remark about the seven-month lag.").get_json()["id"]
     ran = run_worker()
     db.expire_all()
-    assert db.scalars(select(WebhookDelivery).where(WebhookDelivery.comment_id == ident)
-                      ).all(), (ran, db.get(Comment, ident))
+    sent = db.scalars(select(WebhookDelivery).where(WebhookDelivery.comment_id == ident)).all()
+    assert sent, (ran, db.get(Comment, ident))
+    assert "erin-writes" in json.dumps([d.payload for d in sent])  # it was there to blank
     runner = production_app.test_cli_runner()
     assert "erased 1" in runner.invoke(args=["commenter", "erase", "erin@example.org",
                                              "--yes"]).output
     db.expire_all()
     bodies = json.dumps([d.payload for d in db.scalars(select(WebhookDelivery))])
     assert "Erin" not in bodies and "seven-month" not in bodies
+    assert "erin-writes" not in bodies and "erin@example.org" not in bodies
     assert db.get(Comment, ident) is None
 
 
