@@ -374,6 +374,15 @@ def test_user_ip_is_an_ip_and_author_urls_are_http(app, client, db, key):
     assert "not an http(s) URL" in check.signals["note"]
 
 
+@pytest.mark.parametrize("endpoint", ["submit-spam", "submit-ham"])
+def test_a_reported_comments_author_url_is_http_or_nothing(client, db, key, endpoint):
+    # Before: a javascript: author_url reported through submit-spam was stored as sent.
+    response = wire(client, endpoint, api_key=key, blog=BLOG, user_ip="203.0.113.7",
+                    comment_author_url="javascript:alert(1)", **GENUINE)
+    assert response.status_code == 200, response.text
+    assert db.scalar(select(Comment)).author_url is None
+
+
 def test_held_reaches_the_blog_as_held(scoring_worker, db, client, key):
     db.add(Rule(kind=RuleKind.WATCHED_TERM, value="cryptocurrency"))
     db.commit()
