@@ -439,9 +439,7 @@ def run_ours(args: argparse.Namespace, result: dict[str, Any]) -> None:
                 procs.tree_cpu([front_proc.pid]) if front_proc else 0.0)
         stop.set()
         watch.join()
-        t0 = time.monotonic()
-        service.wait_decided(args.settle_cap * 2)
-        ours["drain_after_s"] = round(time.monotonic() - t0, 2)
+        ours["drain_after_s"] = _quiet(service, args.settle_cap * 2)
         ours["pending_max_during"] = max((p for _t, p in samples), default=0)
         ours["cpu_s"] = {"web": round(cpu1[0] - cpu0[0], 2), "scoring": round(cpu1[1] - cpu0[1], 2),
                          "nginx": round(cpu1[2] - cpu0[2], 2)}
@@ -494,6 +492,21 @@ def run_ours(args: argparse.Namespace, result: dict[str, Any]) -> None:
         if front_proc is not None:
             procs.stop([front_proc])
         service.stop()
+
+
+def _quiet(service: Any, cap: float, still_s: float = 2.0) -> float:
+    """Wait until nothing is pending and no comment has arrived for ``still_s`` (nginx may
+    still pass on requests whose clients gave up); the seconds waited, at most ``cap``."""
+    t0 = time.monotonic()
+    newest, since = service.max_id(), time.monotonic()
+    while time.monotonic() - t0 < cap:
+        time.sleep(0.25)
+        now_newest = service.max_id()
+        if now_newest != newest:
+            newest, since = now_newest, time.monotonic()
+        elif not service.pending() and time.monotonic() - since >= still_s:
+            break
+    return round(time.monotonic() - t0, 2)
 
 
 def _comments(samples: list[Sample], rows: dict[int, Any], duration: float) -> dict[str, Any]:
