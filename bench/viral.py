@@ -683,6 +683,8 @@ def table_rows(result: dict[str, Any]) -> list[str]:
 
     r = ours["reads"]
     line("reads offered /s", r["offered_rps"], pr.get("offered_rps"))
+    line("reads answered 200 (of those offered)", r["statuses"].get("200", 0),
+         pr.get("statuses", {}).get("200") if pr else None)
     line("reads p50 ms", r["p50_ms"], pr.get("p50_ms"), 1)
     line("reads p99 ms", r["p99_ms"], pr.get("p99_ms"), 1)
     line("listing p99 ms", r["listing"]["p99_ms"], pr.get("listing", {}).get("p99_ms"), 1)
