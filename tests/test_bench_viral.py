@@ -3,17 +3,32 @@ arrival rate it promises, the answers it records, the refusals it tells apart.""
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import json
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bench import viral
+
+
+def _generate(tmp_path: Path, port: int, requests: list[dict[str, Any]], rate: float,
+              duration: float, timeout: float) -> list[Any]:
+    """Run the generator as `make bench` does, in its own process; its samples."""
+    file, out = tmp_path / "requests.json", tmp_path / "samples.json"
+    file.write_text(json.dumps(requests))
+    subprocess.run([sys.executable, "-m", "bench.viral", "gen", "--port", str(port),
+                    "--requests", str(file), "--out", str(out), "--rate", str(rate),
+                    "--duration", str(duration), "--timeout", str(timeout)],
+                   check=True, timeout=60)
+    return list(json.loads(out.read_text()))
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -61,10 +76,11 @@ def test_botnet_addresses_are_distinct_networks_of_the_shared_space() -> None:
     assert all(ipaddress.ip_address(a) in shared for a in addresses)
 
 
-def test_open_loop_sends_at_its_rate_and_tells_refusals_apart(server: int) -> None:
+def test_open_loop_sends_at_its_rate_and_tells_refusals_apart(server: int,
+                                                              tmp_path: Path) -> None:
     requests = [{"kind": path, "method": "POST", "path": f"/{path}", "xff": viral.address(i),
                  "body": "{}"} for i, path in enumerate(["ok", "post-limit", "ip-limit", "flood"])]
-    samples = asyncio.run(viral.open_loop(server, requests, rate=40, duration=1.0, timeout=5))
+    samples = _generate(tmp_path, server, requests, rate=40, duration=1.0, timeout=5)
     assert len(samples) == 40
     by_kind: dict[str, set[tuple[int, object, object]]] = {}
     for kind, _sent, _late, _latency, status, ident, reason in samples:
@@ -76,16 +92,15 @@ def test_open_loop_sends_at_its_rate_and_tells_refusals_apart(server: int) -> No
     assert set(_Handler.seen_forwarded) >= {viral.address(i) for i in range(4)}
 
 
-def test_a_server_that_never_answers_is_a_timeout() -> None:
+def test_a_server_that_never_answers_is_a_timeout(tmp_path: Path) -> None:
     # A listening socket nobody accepts from: the connection opens, no answer ever comes.
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))
     silent.listen(8)
     try:
         port = silent.getsockname()[1]
-        samples = asyncio.run(viral.open_loop(port, [{"kind": "listing", "method": "GET",
-                                                      "path": "/"}], rate=5, duration=0.4,
-                                              timeout=0.3))
+        samples = _generate(tmp_path, port, [{"kind": "listing", "method": "GET", "path": "/"}],
+                            rate=5, duration=0.4, timeout=0.3)
     finally:
         silent.close()
     assert [s[4] for s in samples] == [-1, -1]
