@@ -139,8 +139,9 @@ lint: $(STAMP)
 	$(PY) -m ruff check service models worker tests scripts
 	$(PY) -m mypy
 
-## bench: production shape under load, results in bench/results/ (PEER=isso: Isso beside it)
-bench: $(STAMP)
+## bench: production shape under load, results in bench/results/ (PEER=isso: Isso beside it;
+## the viral-post phase runs behind nginx, installed like `make nginx`)
+bench: $(STAMP) nginx
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(PY) -m pip install --quiet py-spy
 	$(PY) -m bench.run $(if $(PEER),--peer $(PEER)) $(BENCH_ARGS)

@@ -6,7 +6,8 @@ under var/bench/models, starts gunicorn and the scoring workers with that enviro
 measures from separate load-generator processes (wrk for the maximum rates, bench/load.py for
 fixed rates): max ingest, steady load at 25/50/75 % of it, a 20,000-comment drain, reads of a
 200-comment post, CPU and peak memory. With ``--peer isso`` it runs the same ingest and reads
-against Isso afterwards. Writes bench/results/<timestamp>.json and prints a table.
+against Isso afterwards. Last, the day a post goes viral (bench/viral.py), ours and Isso's.
+Writes bench/results/<timestamp>.json and prints a table.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from redis import Redis
 from rq import Queue
 from sqlalchemy import delete, func, insert, select
 
-from bench import isso, nginx, procs
+from bench import isso, nginx, procs, viral
 from bench.load import isso_request, make_comments, ours_request, write_requests
 from scripts.run import web_command
 from service.db import Comment, CommentStatus, make_engine
@@ -640,7 +641,7 @@ def verdicts(result: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
                     bare <= 1))
     out.append(("single-comment scoring + explanation", f"{single:.2f} ms median", "<= 1 ms",
                 single <= 1))
-    return out
+    return out + viral.verdicts(result)
 
 
 def table(result: dict[str, Any]) -> str:
@@ -716,6 +717,7 @@ def table(result: dict[str, Any]) -> str:
         f" {sc.get('single_score_only_ms', {}).get('p50', float('nan')):.2f} |",
         f"| scoring a batch of 1,000 s | {sc['batch_1000_s']:.2f} |",
         f"| scoring worker peak RSS MB | {mem['scoring_worker_peak_rss_mb']:.0f} |",
+        *viral.table_rows(result),
         "",
         "| Target | Measured | Goal | Met |",
         "|---|---|---|---|",
@@ -750,6 +752,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="stop timing the drain after this many seconds")
     parser.add_argument("--settle-cap", type=float, default=30,
                         help="longest wait for the backlog between phases")
+    viral.add_arguments(parser)
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         raise SystemExit("wrk not found: apt-get install -y wrk (make bench does this)")
@@ -763,17 +766,22 @@ def main(argv: list[str] | None = None) -> int:
                               capture_output=True, text=True).stdout.strip(),
         "settings": vars(args),
     }
-    run_ours(args, result)
-    run_floor(args, result)
-    if args.peer == "isso":
-        run_isso(args, result)
+    if not args.viral_only:
+        run_ours(args, result)
+        run_floor(args, result)
+        if args.peer == "isso":
+            run_isso(args, result)
+    viral.run(args, result)
     result["seconds"] = time.monotonic() - t0
     result["verdicts"] = [
-        {"target": n, "measured": m, "goal": g, "met": ok} for n, m, g, ok in verdicts(result)
+        {"target": n, "measured": m, "goal": g, "met": ok}
+        for n, m, g, ok in (viral.verdicts(result) if args.viral_only else verdicts(result))
     ]
     path = RESULTS / f"{started.strftime('%Y%m%dT%H%M%SZ')}.json"
     path.write_text(json.dumps(result, indent=2, default=str))
-    print(table(result))
+    print(table(result) if not args.viral_only else "\n".join(
+        viral.table_rows(result) + [f"| {n} | {m} | {g} | {ok} |" for n, m, g, ok
+                                    in viral.verdicts(result)]))
     print(f"\n{path.relative_to(ROOT)}; whole run {result['seconds']:.0f} s")
     return 0
 
