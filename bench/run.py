@@ -29,7 +29,7 @@ from redis import Redis
 from rq import Queue
 from sqlalchemy import delete, func, insert, select
 
-from bench import isso, nginx, procs, viral
+from bench import conditional, isso, nginx, procs, viral
 from bench.load import isso_request, make_comments, ours_request, write_requests
 from scripts.run import web_command
 from service.db import Comment, CommentStatus, make_engine
@@ -501,6 +501,15 @@ def run_ours(args: argparse.Namespace, result: dict[str, Any]) -> None:
         ours["reads"] = wrk(service.port, reads_file, args.reads_seconds, args.connections)
         ours["reads"]["web_cpu_ms_per_request"] = (
             (service.web_cpu() - cpu0w) / max(ours["reads"]["requests"], 1) * 1e3)
+        if args.conditional_reads_seconds:
+            log("conditional reads: the same GET with If-None-Match (304s)")
+            cpu0w = service.web_cpu()
+            ours["conditional_reads"] = conditional.measure(
+                service.port, f"/api/v1/posts/{READS_POST}/comments?limit={READS_COUNT}",
+                args.conditional_reads_seconds, args.connections)
+            ours["conditional_reads"]["web_cpu_ms_per_request"] = (
+                (service.web_cpu() - cpu0w) / max(ours["conditional_reads"]["requests"], 1)
+                * 1e3)
 
         web_pids = service.web_worker_pids()
         ours["memory"] = {
@@ -627,6 +636,11 @@ def verdicts(result: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
     p50 = ours["idle"]["decision_ms"]["p50"]
     out.append(("decision p50 idle", f"{_f(p50)} ms", "<= 20 ms",
                 p50 is not None and p50 <= 20))
+    cond = ours.get("conditional_reads")
+    if cond and "isso" in result and "reads" in result["isso"]:
+        ratio = cond["rps"] / result["isso"]["reads"]["rps"]
+        out.append(("conditional reads (304) vs Isso's GET", f"{ratio:.1f}x",
+                    f">= {conditional.TARGET_RATIO}x", ratio >= conditional.TARGET_RATIO))
     mem = ours["memory"]
     web_ok = mem["web_worker_peak_rss_mb"] <= 80 and not mem["web_worker_maps_sklearn"]
     out.append(("web worker RSS", f"{mem['web_worker_peak_rss_mb']:.0f} MB"
@@ -678,6 +692,11 @@ def table(result: dict[str, Any]) -> str:
     line("reads: latency p99 ms", ours["reads"]["p99_ms"], pr.get("p99_ms"), 1)
     line("reads: web CPU ms per request", ours["reads"]["web_cpu_ms_per_request"],
          pr.get("web_cpu_ms_per_request"), 2, ratio=True)
+    if "conditional_reads" in ours:
+        line("conditional reads (If-None-Match, 304): requests/s",
+             ours["conditional_reads"]["rps"], pr.get("rps"), ratio=True)
+        line("conditional reads: latency p99 ms", ours["conditional_reads"]["p99_ms"],
+             pr.get("p99_ms"), 1)
     line("web worker peak RSS MB", ours["memory"]["web_worker_peak_rss_mb"],
          peer["memory"]["web_worker_peak_rss_mb"] if peer else None, 0)
     rows += [
@@ -747,6 +766,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ingest-seconds", type=float, default=20)
     parser.add_argument("--steady-seconds", type=float, default=15)
     parser.add_argument("--reads-seconds", type=float, default=10)
+    parser.add_argument("--conditional-reads-seconds", type=float, default=5,
+                        help="the reads' GET with If-None-Match (answered 304) for this long "
+                             "after the reads phase; 0 skips it")
     parser.add_argument("--drain", type=int, default=20_000)
     parser.add_argument("--drain-cap", type=float, default=150,
                         help="stop timing the drain after this many seconds")

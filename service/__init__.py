@@ -10,6 +10,7 @@ from flask import Flask
 from service import (
     apidocs,
     auth,
+    caching,
     cli,
     database,
     home,
@@ -32,6 +33,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     logs.init_app(app)
     database.init_app(app)
     queue.init_app(app)
+    caching.init_app(app)
     problems.init_app(app)
     auth.init_app(app)
     limits.init_app(app)

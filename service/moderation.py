@@ -17,6 +17,7 @@ from redis import Redis
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from service import caching
 from service.db import Comment, CommentEvent, CommentStatus, DecidedBy, Label, Moderator
 from service.db.types import utcnow
 from service.errors import ConflictError, ForbiddenError, NotFoundError
@@ -110,6 +111,7 @@ def decide(
     session.add(event)
     session.flush()
     session.refresh(comment)
+    caching.changed(session, [comment.post])
     return Decided(comment, event, before)
 
 
@@ -163,4 +165,5 @@ def undo(session: Session, redis: Redis, comment_id: int, event_id: int,
     ))
     session.flush()
     session.refresh(comment)
+    caching.changed(session, [comment.post])
     return comment

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
+from service import caching
 from service.db import AdminEvent, Comment, CommentEvent, WebhookDelivery
 from service.db.comments import hash_secret
 from service.db.types import utcnow
@@ -134,6 +135,7 @@ def erase(session: Session, email: str | None = None, *, ids: Iterable[int] = ()
         )
         session.execute(delete(Comment).where(Comment.id.in_(found))
                         .execution_options(synchronize_session=False))
+        caching.changed(session, {c.post for c in comments})
     session.add(AdminEvent(actor="cli", action="commenter.erase",
                            details=_audit_details(email, comments)))
     session.commit()

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service import caching
 from service.db import AkismetCheck, Comment, CommentEvent, CommentStatus, DecidedBy, Label, Site
 from service.db.moderators import hash_token
 from service.db.types import utcnow
@@ -177,6 +178,8 @@ def record_submission(session: Session, site: Site, fields: Mapping[str, Any],
         status = _STATUS_OF_CHECKED[label]
     comment.status, comment.label = status, label
     comment.decided_by, comment.decided_at = DecidedBy.MODERATOR, now
+    if CommentStatus.PUBLISHED in (from_status, status):
+        caching.changed(session, [comment.post])
     session.flush()
     session.add(CommentEvent(
         comment_id=comment.id, actor=f"site:{site.id}", action=f"submit-{label.value}",

@@ -167,3 +167,31 @@ def test_make_run_starts_every_part_and_stops_them_all(tmp_path: Path, model_dir
         urllib.request.urlopen(f"{base}/healthz", timeout=2)
     with pytest.raises(redis_errors.ConnectionError):  # and so is its Redis
         redis.ping()
+
+
+def test_conditional_reads_over_http_304_until_the_worker_publishes(service: str) -> None:
+    listing = f"{service}/api/v1/posts/an-http-post/comments"
+
+    def get(tag: str | None = None) -> tuple[int, str, str]:
+        request = urllib.request.Request(listing, headers={"If-None-Match": tag} if tag else {})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as r:
+                return r.status, r.headers["ETag"], r.headers["Cache-Control"]
+        except urllib.error.HTTPError as error:
+            return error.code, error.headers["ETag"], error.headers["Cache-Control"]
+
+    status, tag, control = get()
+    assert status == 200 and tag.startswith('W/"') and "stale-while-revalidate" in control
+    assert get(tag)[:2] == (304, tag)  # either gunicorn worker: the tag lives in Redis
+    assert get(tag)[0] == 304
+    status, body = _request(f"{service}/api/v1/comments", json.dumps({
+        "post": "an-http-post", "author_name": "Ida",
+        "content": "The seven-month estimate matches the release dates I tracked."}).encode(),
+        "application/json")
+    assert status == 202
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and get(tag)[0] == 304:
+        time.sleep(0.2)  # the worker process decides it, then replaces the token
+    status, fresh, _ = get(tag)
+    assert status == 200 and fresh != tag
+    assert [c["id"] for c in _request(listing)[1]["comments"]] == [body["id"]]

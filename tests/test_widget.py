@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 
 from service import create_app
 from service.db import Comment, CommentStatus
+from service.widget import widget
 
 BLOG = "https://blog.example"
 SLUG = "china-closing-ai-gap"
@@ -84,8 +85,10 @@ def test_widget_assets_are_served_with_their_media_type(client: FlaskClient, pat
     with client.get(path) as response:
         assert response.status_code == 200
         assert response.mimetype in media_types
-        if path.startswith("/embed."):  # blogs load these on every page view
-            assert response.headers["Cache-Control"] == "public, max-age=300"
+        if path.startswith("/embed."):  # blogs load these on every page view (the plain
+            # URL: the snippet's; tests/test_caching.py has the versioned one)
+            assert response.headers["Cache-Control"] == \
+                "public, max-age=300, stale-while-revalidate=86400"
         assert response.get_data()
 
 
@@ -112,6 +115,7 @@ def test_demo_page_has_the_blog_shape_and_no_inline_script_or_style(
     html = response.get_data(as_text=True)
     parser = _Tags()
     parser.feed(html)
+    script = f"/embed.js?v={widget().version}"  # the immutable URL
 
     assert parser.inline == []
     assert not [tag for tag, _ in parser.tags if tag == "style"]
@@ -119,10 +123,10 @@ def test_demo_page_has_the_blog_shape_and_no_inline_script_or_style(
         assert "style" not in attrs, tag
         assert not [name for name in attrs if name.startswith("on")], (tag, attrs)
         if tag == "script":
-            assert attrs.get("src") == "/embed.js"
+            assert attrs.get("src") == script
         if tag == "a":
             assert not (attrs.get("href") or "").lower().startswith("javascript:")
-    assert ("script", {"src": "/embed.js", "defer": None}) in parser.tags
+    assert ("script", {"src": script, "defer": None}) in parser.tags
     assert ("div", {"data-comments": None, "data-post": SLUG}) in parser.tags
     for text in ("<h1>", "views", "Related Posts", 'data-comment-count data-post="'):
         assert text in html

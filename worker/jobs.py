@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from models.artifacts import ArtifactError
 from models.explain import Verdict, score
 from models.policy import Band, Thresholds
+from service import caching
 from service.config import load_config
 from service.db import (
     AkismetCheck,
@@ -35,7 +36,7 @@ from service.db import (
 from service.db.comments import PENDING
 from service.db.model_store import ModelStore
 from service.db.types import utcnow
-from service.queue import clear_request, request_scoring, scoring_queued
+from service.queue import clear_request, connect_guarded, request_scoring, scoring_queued
 from service.reputation import Reputation, label_stamp
 from service.rules import RuleSet, outcome
 from worker import events
@@ -153,6 +154,10 @@ class Scorer:
         # A decision is redoable: one lost to a power cut leaves its comment pending, and the
         # reconciler queues it again. So its commit need not wait for the disk.
         decisions = make_sessionmaker(make_engine(config["DATABASE_URL"], redoable=True))
+        # Their commits replace the version tokens of the posts whose listings they change.
+        redis = connect_guarded(config["REDIS_URL"] or "redis://127.0.0.1:6379/0")
+        caching.bind(sessions, redis)
+        caching.bind(decisions, redis)
         return cls(sessions, models, config["SCORE_BATCH_SIZE"], decisions)
 
     def close(self) -> None:
@@ -207,6 +212,8 @@ class Scorer:
                                   "created_at": now})
             if audit:
                 connection.execute(_AUDIT, audit)  # one executemany
+            caching.changed(session, {c.post for c in comments
+                                      if decided.get(c.id) == CommentStatus.PUBLISHED})
             session.commit()
         for comment_id, status in decided.items():
             log.info("comment %s %s", comment_id, status, extra={"comment_id": comment_id})
@@ -449,6 +456,8 @@ def rescore(scorer: Scorer, statuses: Sequence[str] = ("pending", "held"),
                     ))
                     moved[decision.status] = moved.get(decision.status, 0) + 1
                     batch_moved.append(comment.id)
+                    if CommentStatus.PUBLISHED in (comment.status, decision.status):
+                        caching.changed(session, [comment.post])
             session.commit()
             if on_moved is not None and batch_moved:
                 on_moved(session, list(session.scalars(

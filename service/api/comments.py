@@ -8,14 +8,14 @@ import logging
 import secrets
 from typing import Any, cast
 
-from flask import current_app, request
+from flask import current_app, jsonify, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import RAISE
 from sqlalchemy import Connection, Table, bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from service import database, guard, limits, queue, readers, webhooks
+from service import caching, database, guard, limits, queue, readers, webhooks
 from service.api import html_form
 from service.api.body import parse_body, post_path
 from service.db import Comment, CommentEvent, CommentStatus, DecidedBy, PostSettings
@@ -289,13 +289,17 @@ class CommentById(MethodView):
         if comment is None or comment.post.startswith(SUBMISSION_POST_PREFIX):
             raise missing  # rows sites reported through the Akismet API are never public
         if comment.status == CommentStatus.PUBLISHED:
-            return comment
+            # Asked again each time (the widget follows a comment until it is decided),
+            # and the answer depends on the secret header.
+            return comment, 200, {"Cache-Control": "no-cache", "Vary": SECRET_HEADER}
         if not _is_author(comment):
             raise missing
         status = CommentStatus.PENDING if comment.status == CommentStatus.PENDING \
             else CommentStatus.HELD
         view = {name: getattr(comment, name) for name in CommentOut._declared_fields}
-        return {**view, "status": status, "decided_at": None}
+        # Its author's alone: no cache may keep it, let alone hand it to someone else.
+        return {**view, "status": status, "decided_at": None}, 200, {
+            "Cache-Control": "private, no-store", "Vary": SECRET_HEADER}
 
 
 def _is_author(comment: Comment) -> bool:
@@ -311,10 +315,17 @@ class PostComments(MethodView):
     """The published comments of one post."""
 
     @blp.arguments(PageArgs, location="query", as_kwargs=True, unknown=RAISE)
-    @blp.response(200, CommentPage)
-    def get(self, post: str, limit: int, cursor: str | None) -> dict[str, Any]:
+    @blp.response(200, CommentPage, description="Also 304 for an `If-None-Match` naming the "
+                  "current ETag. The same for everyone (published comments only), so caches "
+                  "may share it: `Cache-Control: public, max-age=10, "
+                  "stale-while-revalidate=60`.")
+    def get(self, post: str, limit: int, cursor: str | None) -> Any:
         """Published comments, oldest first, ``limit`` per page; ``next`` is the next cursor."""
         post = post_path(post)
+        # Before the database: a tag is never newer than the rows it is sent with.
+        tag = caching.read_tag([post], "listing", post, str(limit), cursor or "")
+        if caching.fresh(tag):
+            return caching.not_modified(cast(str, tag), caching.LISTING_CACHE_CONTROL)
         session = database.session()
         published = (Comment.post == post, Comment.status == CommentStatus.PUBLISHED,
                      # what sites report through the Akismet API is never shown
@@ -326,9 +337,13 @@ class PostComments(MethodView):
         total = session.scalar(select(func.count()).select_from(Comment).where(*published))
         more = len(rows) > limit
         rows = rows[:limit]
-        return {
+        page = _COMMENT_PAGE.dump({
             "comments": rows,
             "next": str(rows[-1].id) if more else None,
             "total": total or 0,
             "closed": bool(session.scalar(_CLOSED, {"post": post})),
-        }
+        })
+        return caching.conditional(jsonify(page), tag, caching.LISTING_CACHE_CONTROL)
+
+
+_COMMENT_PAGE = CommentPage()

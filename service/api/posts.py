@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
+from flask import jsonify
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import RAISE, Schema, fields, validate
 from sqlalchemy import func, select
 
-from service import database
+from service import caching, database
 from service.api.body import post_path
 from service.db import Comment, CommentStatus
 from service.schemas import MAX_POST_CHARS
@@ -59,15 +60,23 @@ def published_counts(posts: list[str]) -> dict[str, int]:
     return {post: found.get(post, 0) for post in posts}
 
 
+_CACHING_DOC = ("Also 304 for an `If-None-Match` naming the current ETag; the same for "
+                "everyone: `Cache-Control: public, max-age=10, stale-while-revalidate=60`.")
+
+
 @blp.route("/posts/<path:post>/count")
 class PostCountView(MethodView):
     """One post's counter."""
 
-    @blp.response(200, PostCount)
-    def get(self, post: str) -> dict[str, Any]:
+    @blp.response(200, PostCount, description=_CACHING_DOC)
+    def get(self, post: str) -> Any:
         """The number of published comments of a post (0 for a post nobody commented on)."""
         post = post_path(post)
-        return {"post": post, "count": published_counts([post])[post]}
+        tag = caching.read_tag([post], "count", post)
+        if caching.fresh(tag):
+            return caching.not_modified(cast(str, tag), caching.COUNTS_CACHE_CONTROL)
+        body = _POST_COUNT.dump({"post": post, "count": published_counts([post])[post]})
+        return caching.conditional(jsonify(body), tag, caching.COUNTS_CACHE_CONTROL)
 
 
 @blp.route("/counts")
@@ -75,8 +84,16 @@ class CountsView(MethodView):
     """Many posts' counters in one request."""
 
     @blp.arguments(CountsArgs, location="query", as_kwargs=True, unknown=RAISE)
-    @blp.response(200, Counts)
-    def get(self, post: list[str]) -> dict[str, Any]:
+    @blp.response(200, Counts, description=_CACHING_DOC)
+    def get(self, post: list[str]) -> Any:
         """Published comments of up to 100 posts: ``{"counts": {post: n}}``."""
         posts = list(dict.fromkeys(p.strip("/") for p in post))
-        return {"counts": published_counts(posts)}
+        tag = caching.read_tag(posts, "counts", *posts)
+        if caching.fresh(tag):
+            return caching.not_modified(cast(str, tag), caching.COUNTS_CACHE_CONTROL)
+        body = _COUNTS.dump({"counts": published_counts(posts)})
+        return caching.conditional(jsonify(body), tag, caching.COUNTS_CACHE_CONTROL)
+
+
+_POST_COUNT = PostCount()
+_COUNTS = Counts()

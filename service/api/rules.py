@@ -9,7 +9,7 @@ from flask_smorest import Blueprint
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from service import auth, database
+from service import auth, caching, database
 from service.api.body import post_path
 from service.db import PostSettings, Rule, RuleKind, Setting
 from service.errors import ConflictError, InvalidFieldError, NotFoundError
@@ -140,6 +140,7 @@ class PostModeration(MethodView):
         settings = session.get(PostSettings, post) or PostSettings(post=post)
         settings.closed, settings.premoderated = flags["closed"], flags["premoderated"]
         session.add(settings)
+        caching.changed(session, [post])  # the listing says whether the post is closed
         auth.audit("post.update", post=post, **flags)
         session.commit()
         return settings

@@ -21,6 +21,7 @@ from typing import TypeVar
 from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from service import caching
 from service.db import AkismetCheck, Comment, CommentEvent, CommentImport, DecidedBy
 from service.db.types import utcnow
 from service.importers.records import Record, Skipped
@@ -120,6 +121,7 @@ def _store_batch(session: Session, source: str, site_id: int | None,
         for c, r in zip(comments, fresh, strict=True)
     ])
     counts.imported += len(fresh)
+    caching.changed_every_post(session)
     counts.statuses.update(str(r.status) for r in fresh)
     counts.labels.update(str(r.label) for r in fresh if r.label is not None)
 
@@ -165,6 +167,7 @@ def _link_checks(session: Session, source: str, site_id: int, records: list[Reco
                                  note=f"decided on the blog ({source} id {record.external_id})",
                                  created_at=now))
         counts.relabelled += 1
+        caching.changed(session, [comment.post])
         counts.labels[str(record.label)] += 1
     linked = {id(prints[p]) for p, c in checks.items() if c in seen}
     return [r for r in records if id(r) not in linked]
@@ -185,6 +188,7 @@ def link_parents(session: Session, source: str) -> tuple[int, int]:
     )
     replies = select(CommentImport.comment_id).where(
         CommentImport.source == source, CommentImport.external_parent.is_not(None))
+    caching.changed_every_post(session)
     result = session.execute(
         update(Comment)
         .where(Comment.parent_id.is_(None), Comment.id.in_(replies), parent_id.is_not(None))

@@ -9,10 +9,14 @@ anywhere on the page get the "N comments" counter filled in.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import re
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-from flask import Blueprint, Flask, abort, render_template, send_from_directory
+from flask import Blueprint, Flask, abort, render_template, request
 from flask_cors import CORS
 from werkzeug.wrappers import Response
 
@@ -24,9 +28,18 @@ bp = Blueprint(
     template_folder="templates",
 )
 
-# Seconds a browser may reuse embed.js/embed.css without asking again: short, so a new
-# widget version reaches readers within minutes, long enough to spare a busy blog's traffic.
+# Seconds a browser may reuse embed.js/embed.css at their plain URLs without asking again:
+# short, so a new widget version reaches readers within minutes (the snippet blogs paste
+# names /embed.js, which must never be pinned to one version); then, for a day, it may use
+# its copy while it asks (a 304: the ETag is the content's hash).
 ASSET_MAX_AGE = 300
+ASSET_STALE_SECONDS = 24 * 3600
+# At a versioned URL (?v=<the widget's hash>, what our pages and embed.js itself link) the
+# bytes never change: a year, immutable.
+VERSIONED_MAX_AGE = 365 * 24 * 3600
+# The served embed.js names the widget's version here, so it links the versioned embed.css.
+VERSION_PLACEHOLDER = b"__WIDGET_VERSION__"
+_ASSETS = {"embed.js": "text/javascript", "embed.css": "text/css"}
 
 # The public routes the widget calls from a blog's origin. Anchored: never /api/v1/moderation
 # or anything else that acts on a moderator's session.
@@ -124,9 +137,44 @@ DEMO_POSTS = {
 }
 
 
-def _asset(filename: str) -> Response:
+@dataclass(frozen=True)
+class Widget:
+    """The widget's files as served, and its version: a hash of both (either changing
+    changes the URLs our pages and embed.js link)."""
+
+    version: str
+    files: dict[str, bytes]
+    etags: dict[str, str]
+
+
+@functools.cache
+def widget() -> Widget:
+    """The widget, read once per process (a deploy restarts the workers)."""
     assert bp.static_folder is not None
-    return send_from_directory(bp.static_folder, filename, max_age=ASSET_MAX_AGE)
+    raw = {name: (Path(bp.static_folder) / name).read_bytes() for name in _ASSETS}
+    digest = hashlib.sha256()
+    for name in _ASSETS:
+        digest.update(raw[name])
+    version = digest.hexdigest()[:16]
+    files = {**raw, "embed.js": raw["embed.js"].replace(VERSION_PLACEHOLDER, version.encode())}
+    etags = {name: hashlib.sha256(body).hexdigest()[:32] for name, body in files.items()}
+    return Widget(version, files, etags)
+
+
+def _asset(filename: str) -> Response:
+    """The file with a strong ETag (its bytes' hash: the same on every machine, unlike a
+    modification time); immutable for a year at the current version's URL."""
+    current = widget()
+    response = Response(current.files[filename], mimetype=_ASSETS[filename])
+    response.set_etag(current.etags[filename])
+    response.cache_control.public = True
+    if request.args.get("v") == current.version:
+        response.cache_control.max_age = VERSIONED_MAX_AGE
+        response.cache_control.immutable = True
+    else:  # the plain URL, or a version that is no longer current
+        response.cache_control.max_age = ASSET_MAX_AGE
+        response.cache_control.stale_while_revalidate = ASSET_STALE_SECONDS
+    return response.make_conditional(request)
 
 
 @bp.get("/embed.js")
@@ -155,6 +203,11 @@ def demo(slug: str) -> str:
 def init_app(app: Flask) -> None:
     """Serve the widget and the demo; allow the configured blog origins on the widget's API."""
     app.register_blueprint(bp)
+
+    @app.context_processor
+    def _widget_version() -> dict[str, Any]:
+        # Templates link url_for('widget.embed_js', v=widget_version): the immutable URL.
+        return {"widget_version": widget().version}
     origins = list(app.config.get("CORS_ORIGINS") or [])
     if origins:
         CORS(

@@ -19,6 +19,7 @@ from werkzeug.serving import make_server
 from service import create_app
 from service.db import Comment, CommentStatus, PostSettings
 from service.guard import MIN_FILL_SECONDS
+from service.widget import widget
 
 pytestmark = pytest.mark.browser
 
@@ -172,7 +173,9 @@ def test_demo_page_lists_threaded_comments_with_counts_under_a_strict_csp(
     expect(author).to_have_attribute("href", "https://ada.example/")
     expect(author).to_have_attribute("rel", "nofollow ugc noopener")
     expect(page.locator(".cw-form-title")).to_have_text("💬 Leave a Comment")
-    expect(page.locator("link[rel=stylesheet][href$='/embed.css']")).to_have_count(1)
+    # The styles from their immutable URL, the one the served script names.
+    expect(page.locator(f"link[rel=stylesheet][href$='/embed.css?v={widget().version}']")
+           ).to_have_count(1)
     expect(page.locator(".cw-hp")).not_to_be_in_viewport()
     assert csp_violations == []
 
@@ -192,6 +195,12 @@ def test_a_reader_posts_a_comment_and_sees_it_once_a_worker_publishes_it(
     expect(mine.locator(".cw-author")).to_have_text("Mei")
     expect(page.locator(".cw-title")).to_have_text("1 Comment")
     expect(page.locator(f".meta [data-post='{SLUG}']")).to_have_text("1 comment")
+    # A reload at once: the browser holds the listing it got before the comment (fresh for
+    # 10 s); the widget asks again for its reader who just posted, and the list has it.
+    page.reload()
+    expect(page.locator(".cw-list .cw-comment")).to_contain_text(
+        "Is the lag measured from release dates")
+    expect(page.locator(".cw-title")).to_have_text("1 Comment")
     assert csp_violations == []
 
 
@@ -405,7 +414,8 @@ def test_the_widget_works_embedded_on_another_origin(page: Any, blog: Blog, live
     expect(page.locator(".cw-title")).to_have_text("1 Comment")
     expect(page.locator(".cw-body")).to_have_text("Seen from the other blog.")
     expect(page.locator(f"[data-comment-count][data-post='{SLUG}']")).to_have_text("1 comment")
-    expect(page.locator(f"link[href='{live_server}/embed.css']")).to_have_count(1)
+    expect(page.locator(f"link[href='{live_server}/embed.css?v={widget().version}']")
+           ).to_have_count(1)
     fill_form(page, content="Posted from another origin through CORS.")
     submit(page)
     page.fill("input[name=email]", "broken")

@@ -37,6 +37,10 @@
   // talks to the service, not to itself.
   var ORIGIN = new URL(script && script.src ? script.src : "/embed.js", window.location.href).origin;
   var API = ORIGIN + "/api/v1";
+  // The service writes the widget's version here when it serves this file, so the styles
+  // come from their immutable URL; a copy served as a plain file links the plain URL.
+  var VERSION = "__WIDGET_VERSION__";
+  var STYLESHEET = ORIGIN + "/embed.css" + (/^[0-9a-f]+$/.test(VERSION) ? "?v=" + VERSION : "");
   var PAGE_SIZE = 50;
   var MAX_BATCH_POSTS = 100; // the API's limit for /counts
   var POLL_INTERVAL_MS = 1500;
@@ -44,6 +48,11 @@
   var AWAITING = "Your comment is awaiting moderation.";
   var CLOSED = "Comments are closed.";
   var MAX_MINE = 20; // own unpublished comments remembered per post
+  // Caches may keep a listing for a while (the service says 10 s, then 60 s more while they
+  // ask again). A reader who just posted expects to see their comment after a reload, so
+  // for this long after posting the widget asks the service each time (a cheap 304 when
+  // nothing changed).
+  var REVALIDATE_AFTER_POST_MS = 5 * 60 * 1000;
   // An http(s) address up to whitespace or a character no address holds unescaped.
   var URL_IN_TEXT = /\bhttps?:\/\/[^\s<>"'`]+/gi;
 
@@ -149,11 +158,12 @@
     return Array.prototype.map.call(bytes, function (b) { return (b + 256).toString(16).slice(1); }).join("");
   }
 
-  function request(method, path, body, headers) {
+  function request(method, path, body, headers, cache) {
     var options = {
       method: method,
       mode: "cors",
       credentials: "omit",
+      cache: cache || "default",
       headers: Object.assign({ "Accept": "application/json, application/problem+json" }, headers || {})
     };
     if (body !== undefined) {
@@ -173,7 +183,7 @@
   }
 
   function ensureStylesheet() {
-    var href = ORIGIN + "/embed.css";
+    var href = STYLESHEET;
     var links = document.querySelectorAll("link[rel=stylesheet]");
     for (var i = 0; i < links.length; i++) {
       if (links[i].href === href) return;
@@ -227,6 +237,7 @@
     this.formToken = null;
     this.antiBot = false; // does the service offer form tokens (and so know the honeypot)?
     this.mineKey = "cw-mine:" + ORIGIN + ":" + post;
+    this.postedKey = "cw-posted:" + ORIGIN + ":" + post;
     this.build();
     var self = this;
     this.loadComments(null).then(function (loaded) {
@@ -372,7 +383,9 @@
     var path = "/posts/" + encodeURIComponent(this.post) + "/comments?limit=" + PAGE_SIZE +
       (cursor ? "&cursor=" + encodeURIComponent(cursor) : "");
     this.more.disabled = true;
-    return request("GET", path).then(function (answer) {
+    var posted = load(this.postedKey);
+    var recent = typeof posted === "number" && Date.now() - posted < REVALIDATE_AFTER_POST_MS;
+    return request("GET", path, undefined, undefined, recent ? "no-cache" : "default").then(function (answer) {
       if (answer.status !== 200 || !answer.data) {
         var failed = new Error("status " + answer.status);
         failed.answered = true;
@@ -662,6 +675,7 @@
     return request("POST", "/comments", this.body(), headers).then(function (answer) {
       if ((answer.status === 202 || answer.status === 409) && answer.data && answer.data.id) {
         keepReaderToken(answer.data.reader_token);
+        store(self.postedKey, Date.now());
         self.rememberAuthor();
         self.inputs.content.value = "";
         self.draftKey = null;
