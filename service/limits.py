@@ -1,19 +1,33 @@
-"""Rate limits on submissions (Flask-Limiter, counted in Redis), and the IPs exempt from
-limits and flood control. A Redis outage lifts the limits rather than refusing comments."""
+"""Rate limits on submissions, counted in Redis, and the IPs exempt from limits and flood
+control. A Redis outage lifts the limits rather than refusing comments.
+
+A comment's limits (per IP network, per post) and its flood control (per IP and per e-mail)
+are one Lua script, one round trip (``check_submission``): moving windows as Flask-Limiter's
+``moving-window`` strategy keeps them, tried shortest window first, stopping at the first
+limit reached. Flask-Limiter stays for the Akismet API's limits (service/api/akismet.py)."""
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import ipaddress
+import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
 from flask import Flask, Response, current_app, request
 from flask_limiter import Limiter, RateLimitExceeded
+from limits import RateLimitItem, parse_many
+from redis import Redis
+from redis.exceptions import NoScriptError, RedisError
 
 from service import auth, queue
-from service.guard import too_fast_message
+from service.guard import TooManyRequestsError, too_fast_message
 from service.problems import problem
+
+log = logging.getLogger(__name__)
 
 # A limit so high it never applies: how a limit set to "" in the settings is switched off.
 UNLIMITED = "1000000/second"
@@ -119,3 +133,103 @@ def too_many(error: RateLimitExceeded) -> Response:
         detail = too_fast_message(wait)
     return problem(429, detail, headers={"Retry-After": str(wait)},
                    extensions={"limit": error.description})
+
+
+# KEYS: the limits' windows (in the order they are tried), then the flood keys.
+# ARGV: now, the number of windows, each window's amount and seconds, the flood seconds.
+# The windows are lists of hit times, newest first, as Flask-Limiter's moving window keeps
+# them: full and its oldest hit inside the window means the limit is reached.
+_SUBMISSION_LUA = """
+local now = tonumber(ARGV[1])
+local windows = tonumber(ARGV[2])
+for i = 1, windows do
+  local amount = tonumber(ARGV[1 + 2 * i])
+  local seconds = tonumber(ARGV[2 + 2 * i])
+  local oldest = redis.call('lindex', KEYS[i], amount - 1)
+  if oldest and tonumber(oldest) >= now - seconds then
+    return {'limit', i, tostring(tonumber(oldest) + seconds)}
+  end
+  redis.call('lpush', KEYS[i], ARGV[1])
+  redis.call('ltrim', KEYS[i], 0, amount - 1)
+  redis.call('expire', KEYS[i], seconds)
+end
+local flood = tonumber(ARGV[3 + 2 * windows])
+for j = windows + 1, #KEYS do
+  if not redis.call('set', KEYS[j], 1, 'EX', flood, 'NX') then
+    return {'flood', j, tostring(redis.call('ttl', KEYS[j]))}
+  end
+end
+return {'ok'}
+"""
+_SUBMISSION_SHA = hashlib.sha1(_SUBMISSION_LUA.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class _Window:
+    scope: str  # "ip" or "post": which message the reader gets
+    item: RateLimitItem
+
+
+@functools.lru_cache(maxsize=64)
+def _windows(per_ip_setting: str, per_post_setting: str) -> tuple[_Window, ...]:
+    """The settings' limits, shortest window first (as Flask-Limiter tries them); a setting
+    of "" has none."""
+    windows = [_Window("ip", item) for item in parse_many(per_ip_setting)] if per_ip_setting \
+        else []
+    windows += [_Window("post", item) for item in parse_many(per_post_setting)] \
+        if per_post_setting else []
+    return tuple(sorted(windows, key=lambda w: w.item.get_expiry()))
+
+
+class RateLimitedError(TooManyRequestsError):
+    """A submission limit is reached; ``limit`` keeps the rule for developers."""
+
+    def __init__(self, window: _Window, wait: int) -> None:
+        if window.scope == "post":
+            detail = ("This post is getting a lot of comments right now; please wait "
+                      f"{'a minute' if wait <= 90 else f'{round(wait / 60)} minutes'} "
+                      "and send yours again.")
+        else:
+            detail = too_fast_message(wait)
+        super().__init__(detail, retry_after=wait)
+        self.extensions["limit"] = str(window.item)
+
+
+def check_submission(redis: Redis, email: str | None, flood_seconds: int,
+                     *, flood: bool = True, windows: bool = True) -> None:
+    """Count this submission against its limits and, with ``flood``, set its flood marks,
+    in one round trip; 429 (TooManyRequestsError) if a limit or a mark stops it.
+    ``flood=False``: the limits only (a submission refused for another reason still counts,
+    as it did when the limits ran before everything else); ``windows=False``: flood control
+    alone (the limits were counted already). Redis down: let it pass."""
+    config = current_app.config
+    limited = _windows(str(config["RATE_LIMIT_PER_IP"]), str(config["RATE_LIMIT_PER_POST"])) \
+        if windows else ()
+    network = client_network()
+    keys = [f"limit:{w.scope}:{network if w.scope == 'ip' else post_key()}:"
+            f"{w.item.amount}/{w.item.get_expiry()}" for w in limited]
+    args: list[Any] = [repr(time.time()), len(limited)]
+    for window in limited:
+        args += [window.item.amount, window.item.get_expiry()]
+    args.append(flood_seconds)
+    if flood and flood_seconds > 0:
+        keys.append(f"flood:ip:{network}")
+        if email:
+            keys.append(f"flood:email:{email}")
+    if not keys:
+        return
+    try:
+        try:
+            verdict = redis.evalsha(_SUBMISSION_SHA, len(keys), *keys, *args)
+        except NoScriptError:  # a Redis restarted since: EVAL loads it again
+            verdict = redis.eval(_SUBMISSION_LUA, len(keys), *keys, *args)
+    except RedisError:
+        log.warning("rate limits and flood control skipped: Redis unavailable")
+        return
+    if verdict[0] == b"limit":
+        reset_at = float(verdict[2])
+        raise RateLimitedError(limited[int(verdict[1]) - 1],
+                               max(int(reset_at - time.time()) + 1, 1))
+    if verdict[0] == b"flood":
+        wait = max(int(verdict[2]), 1)
+        raise TooManyRequestsError(too_fast_message(wait), retry_after=wait)
