@@ -4,7 +4,8 @@ control. A Redis outage lifts the limits rather than refusing comments.
 A comment's limits (per IP network, per post) and its flood control (per IP and per e-mail)
 are one Lua script, one round trip (``check_submission``): moving windows as Flask-Limiter's
 ``moving-window`` strategy keeps them, tried shortest window first, stopping at the first
-limit reached. Flask-Limiter stays for the Akismet API's limits (service/api/akismet.py)."""
+limit reached. The Akismet API's limits (service/api/akismet.py) use the same moving windows
+through the ``limits`` library (``rate_limiter``); no extension runs on every request."""
 
 from __future__ import annotations
 
@@ -14,23 +15,20 @@ import ipaddress
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qsl
 
-from flask import Flask, Response, current_app, request
-from flask_limiter import Limiter, RateLimitExceeded
+from flask import Flask, current_app, request
 from limits import RateLimitItem, parse_many
+from limits.storage import storage_from_string
+from limits.strategies import MovingWindowRateLimiter
 from redis import Redis
 from redis.exceptions import NoScriptError, RedisError
 
 from service import auth, queue
 from service.guard import TooManyRequestsError, too_fast_message
-from service.problems import problem
 
 log = logging.getLogger(__name__)
-
-# A limit so high it never applies: how a limit set to "" in the settings is switched off.
-UNLIMITED = "1000000/second"
 
 def network_of(ip: str | None, ipv6_prefix: int) -> str:
     """The unit limits count by: an IPv4 address as is; an IPv6 address cut to its
@@ -54,17 +52,6 @@ def client_network() -> str:
     return network_of(request.remote_addr, int(current_app.config["IPV6_PREFIX_LENGTH"]))
 
 
-limiter = Limiter(key_func=client_network, swallow_errors=True, strategy="moving-window")
-
-
-def retry_after() -> int:
-    """Seconds until the limit that was just hit lets a request through again."""
-    current = limiter.current_limit
-    if current is None:
-        return 60
-    return max(int(current.reset_at - time.time()) + 1, 1)
-
-
 def _storage_uri(redis_url: str) -> str:
     return "redis+" + redis_url if redis_url.startswith("unix://") else redis_url
 
@@ -74,16 +61,6 @@ def is_exempt() -> bool:
     if request.remote_addr in current_app.config["TRUSTED_IPS"]:
         return True
     return auth.is_moderator_request()
-
-
-def per_ip() -> str:
-    """The per-IP limit from the settings."""
-    return str(current_app.config["RATE_LIMIT_PER_IP"]) or UNLIMITED
-
-
-def per_post() -> str:
-    """The per-post limit from the settings."""
-    return str(current_app.config["RATE_LIMIT_PER_POST"]) or UNLIMITED
 
 
 def post_key() -> str:
@@ -106,33 +83,19 @@ def post_key() -> str:
 
 
 def init_app(app: Flask) -> None:
-    """Point the limiter at the app's Redis."""
-    app.config.setdefault("RATELIMIT_STORAGE_URI",
-                          _storage_uri(app.config["REDIS_URL"] or "redis://127.0.0.1:6379/0"))
-    # Short timeouts, and once Redis fails the limiter skips it (limits lifted) and looks
-    # again after 1, 2, 4... s: a hung Redis costs one request, not every one.
+    """Point the Akismet API's limiter (service/api/akismet.py) at the app's Redis."""
+    uri = app.config.get("RATELIMIT_STORAGE_URI") or \
+        _storage_uri(app.config["REDIS_URL"] or "redis://127.0.0.1:6379/0")
+    # Short timeouts: a hung Redis costs one request a quarter of a second, and the caller
+    # lifts the limit (as a Redis outage lifts the comment limits).
     timeout = queue.WEB_REDIS_TIMEOUT_SECONDS
-    app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": timeout,
-                                                        "socket_timeout": timeout})
-    app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
-    limiter.init_app(app)
-    limiter.request_filter(is_exempt)
-    app.register_error_handler(RateLimitExceeded, too_many)
+    storage = storage_from_string(uri, socket_connect_timeout=timeout, socket_timeout=timeout)
+    app.extensions["rate_limiter"] = MovingWindowRateLimiter(storage)
 
 
-def too_many(error: RateLimitExceeded) -> Response:
-    """429 problem+json with the seconds until the limit that was hit lets a request through,
-    in words for the reader (Flask-Limiter's own text, "20 per 1 minute", is for developers);
-    ``limit`` keeps the rule for them."""
-    wait = retry_after()
-    if getattr(error.limit, "scope", None) == "post":
-        detail = ("This post is getting a lot of comments right now; please wait "
-                  f"{'a minute' if wait <= 90 else f'{round(wait / 60)} minutes'} "
-                  "and send yours again.")
-    else:
-        detail = too_fast_message(wait)
-    return problem(429, detail, headers={"Retry-After": str(wait)},
-                   extensions={"limit": error.description})
+def rate_limiter() -> MovingWindowRateLimiter:
+    """The app's moving-window limiter, counted in Redis (the Akismet API's limits)."""
+    return cast(MovingWindowRateLimiter, current_app.extensions["rate_limiter"])
 
 
 # KEYS: the limits' windows (in the order they are tried), then the flood keys.
