@@ -65,7 +65,7 @@ def load_config(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         "MAX_CONTENT_LENGTH": MAX_CONTENT_LENGTH,
         # Flood control: seconds between comments from one IP or e-mail (0: off).
         "FLOOD_SECONDS": int(env.get("FLOOD_SECONDS", 15)),
-        # Flask-Limiter limits on POST /api/v1/comments ("" turns one off).
+        # Moving-window limits on POST /api/v1/comments, service.limits ("" turns one off).
         "RATE_LIMIT_PER_IP": env.get("RATE_LIMIT_PER_IP", "20/minute;200/day"),
         "RATE_LIMIT_PER_POST": env.get("RATE_LIMIT_PER_POST", "120/minute"),
         # Never rate-limited or flood-checked. Development: this machine. Behind a proxy,

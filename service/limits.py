@@ -1,22 +1,34 @@
-"""Rate limits on submissions (Flask-Limiter, counted in Redis), and the IPs exempt from
-limits and flood control. A Redis outage lifts the limits rather than refusing comments."""
+"""Rate limits on submissions, counted in Redis, and the IPs exempt from limits and flood
+control. A Redis outage lifts the limits rather than refusing comments.
+
+A comment's limits (per IP network, per post) and its flood control (per IP and per e-mail)
+are one Lua script, one round trip (``check_submission``): moving windows as Flask-Limiter's
+``moving-window`` strategy keeps them, tried shortest window first, stopping at the first
+limit reached. The Akismet API's limits (service/api/akismet.py) use the same moving windows
+through the ``limits`` library (``rate_limiter``); no extension runs on every request."""
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import ipaddress
+import logging
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 from urllib.parse import parse_qsl
 
-from flask import Flask, Response, current_app, request
-from flask_limiter import Limiter, RateLimitExceeded
+from flask import Flask, current_app, request
+from limits import RateLimitItem, parse_many
+from limits.storage import storage_from_string
+from limits.strategies import MovingWindowRateLimiter
+from redis import Redis
+from redis.exceptions import NoScriptError, RedisError
 
 from service import auth, queue
-from service.guard import too_fast_message
-from service.problems import problem
+from service.guard import TooManyRequestsError, too_fast_message
 
-# A limit so high it never applies: how a limit set to "" in the settings is switched off.
-UNLIMITED = "1000000/second"
+log = logging.getLogger(__name__)
 
 def network_of(ip: str | None, ipv6_prefix: int) -> str:
     """The unit limits count by: an IPv4 address as is; an IPv6 address cut to its
@@ -40,17 +52,6 @@ def client_network() -> str:
     return network_of(request.remote_addr, int(current_app.config["IPV6_PREFIX_LENGTH"]))
 
 
-limiter = Limiter(key_func=client_network, swallow_errors=True, strategy="moving-window")
-
-
-def retry_after() -> int:
-    """Seconds until the limit that was just hit lets a request through again."""
-    current = limiter.current_limit
-    if current is None:
-        return 60
-    return max(int(current.reset_at - time.time()) + 1, 1)
-
-
 def _storage_uri(redis_url: str) -> str:
     return "redis+" + redis_url if redis_url.startswith("unix://") else redis_url
 
@@ -60,16 +61,6 @@ def is_exempt() -> bool:
     if request.remote_addr in current_app.config["TRUSTED_IPS"]:
         return True
     return auth.is_moderator_request()
-
-
-def per_ip() -> str:
-    """The per-IP limit from the settings."""
-    return str(current_app.config["RATE_LIMIT_PER_IP"]) or UNLIMITED
-
-
-def per_post() -> str:
-    """The per-post limit from the settings."""
-    return str(current_app.config["RATE_LIMIT_PER_POST"]) or UNLIMITED
 
 
 def post_key() -> str:
@@ -92,30 +83,116 @@ def post_key() -> str:
 
 
 def init_app(app: Flask) -> None:
-    """Point the limiter at the app's Redis."""
-    app.config.setdefault("RATELIMIT_STORAGE_URI",
-                          _storage_uri(app.config["REDIS_URL"] or "redis://127.0.0.1:6379/0"))
-    # Short timeouts, and once Redis fails the limiter skips it (limits lifted) and looks
-    # again after 1, 2, 4... s: a hung Redis costs one request, not every one.
+    """Point the Akismet API's limiter (service/api/akismet.py) at the app's Redis."""
+    uri = app.config.get("RATELIMIT_STORAGE_URI") or \
+        _storage_uri(app.config["REDIS_URL"] or "redis://127.0.0.1:6379/0")
+    # Short timeouts: a hung Redis costs one request a quarter of a second, and the caller
+    # lifts the limit (as a Redis outage lifts the comment limits).
     timeout = queue.WEB_REDIS_TIMEOUT_SECONDS
-    app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": timeout,
-                                                        "socket_timeout": timeout})
-    app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
-    limiter.init_app(app)
-    limiter.request_filter(is_exempt)
-    app.register_error_handler(RateLimitExceeded, too_many)
+    storage = storage_from_string(uri, socket_connect_timeout=timeout, socket_timeout=timeout)
+    app.extensions["rate_limiter"] = MovingWindowRateLimiter(storage)
 
 
-def too_many(error: RateLimitExceeded) -> Response:
-    """429 problem+json with the seconds until the limit that was hit lets a request through,
-    in words for the reader (Flask-Limiter's own text, "20 per 1 minute", is for developers);
-    ``limit`` keeps the rule for them."""
-    wait = retry_after()
-    if getattr(error.limit, "scope", None) == "post":
-        detail = ("This post is getting a lot of comments right now; please wait "
-                  f"{'a minute' if wait <= 90 else f'{round(wait / 60)} minutes'} "
-                  "and send yours again.")
-    else:
-        detail = too_fast_message(wait)
-    return problem(429, detail, headers={"Retry-After": str(wait)},
-                   extensions={"limit": error.description})
+def rate_limiter() -> MovingWindowRateLimiter:
+    """The app's moving-window limiter, counted in Redis (the Akismet API's limits)."""
+    return cast(MovingWindowRateLimiter, current_app.extensions["rate_limiter"])
+
+
+# KEYS: the limits' windows (in the order they are tried), then the flood keys.
+# ARGV: now, the number of windows, each window's amount and seconds, the flood seconds.
+# The windows are lists of hit times, newest first, as Flask-Limiter's moving window keeps
+# them: full and its oldest hit inside the window means the limit is reached.
+_SUBMISSION_LUA = """
+local now = tonumber(ARGV[1])
+local windows = tonumber(ARGV[2])
+for i = 1, windows do
+  local amount = tonumber(ARGV[1 + 2 * i])
+  local seconds = tonumber(ARGV[2 + 2 * i])
+  local oldest = redis.call('lindex', KEYS[i], amount - 1)
+  if oldest and tonumber(oldest) >= now - seconds then
+    return {'limit', i, tostring(tonumber(oldest) + seconds)}
+  end
+  redis.call('lpush', KEYS[i], ARGV[1])
+  redis.call('ltrim', KEYS[i], 0, amount - 1)
+  redis.call('expire', KEYS[i], seconds)
+end
+local flood = tonumber(ARGV[3 + 2 * windows])
+for j = windows + 1, #KEYS do
+  if not redis.call('set', KEYS[j], 1, 'EX', flood, 'NX') then
+    return {'flood', j, tostring(redis.call('ttl', KEYS[j]))}
+  end
+end
+return {'ok'}
+"""
+_SUBMISSION_SHA = hashlib.sha1(_SUBMISSION_LUA.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class _Window:
+    scope: str  # "ip" or "post": which message the reader gets
+    item: RateLimitItem
+
+
+@functools.lru_cache(maxsize=64)
+def _windows(per_ip_setting: str, per_post_setting: str) -> tuple[_Window, ...]:
+    """The settings' limits, shortest window first (as Flask-Limiter tries them); a setting
+    of "" has none."""
+    windows = [_Window("ip", item) for item in parse_many(per_ip_setting)] if per_ip_setting \
+        else []
+    windows += [_Window("post", item) for item in parse_many(per_post_setting)] \
+        if per_post_setting else []
+    return tuple(sorted(windows, key=lambda w: w.item.get_expiry()))
+
+
+class RateLimitedError(TooManyRequestsError):
+    """A submission limit is reached; ``limit`` keeps the rule for developers."""
+
+    def __init__(self, window: _Window, wait: int) -> None:
+        if window.scope == "post":
+            detail = ("This post is getting a lot of comments right now; please wait "
+                      f"{'a minute' if wait <= 90 else f'{round(wait / 60)} minutes'} "
+                      "and send yours again.")
+        else:
+            detail = too_fast_message(wait)
+        super().__init__(detail, retry_after=wait)
+        self.extensions["limit"] = str(window.item)
+
+
+def check_submission(redis: Redis, email: str | None, flood_seconds: int,
+                     *, flood: bool = True, windows: bool = True) -> None:
+    """Count this submission against its limits and, with ``flood``, set its flood marks,
+    in one round trip; 429 (TooManyRequestsError) if a limit or a mark stops it.
+    ``flood=False``: the limits only (a submission refused for another reason still counts,
+    as it did when the limits ran before everything else); ``windows=False``: flood control
+    alone (the limits were counted already). Redis down: let it pass."""
+    config = current_app.config
+    limited = _windows(str(config["RATE_LIMIT_PER_IP"]), str(config["RATE_LIMIT_PER_POST"])) \
+        if windows else ()
+    network = client_network()
+    keys = [f"limit:{w.scope}:{network if w.scope == 'ip' else post_key()}:"
+            f"{w.item.amount}/{w.item.get_expiry()}" for w in limited]
+    args: list[Any] = [repr(time.time()), len(limited)]
+    for window in limited:
+        args += [window.item.amount, window.item.get_expiry()]
+    args.append(flood_seconds)
+    if flood and flood_seconds > 0:
+        keys.append(f"flood:ip:{network}")
+        if email:
+            keys.append(f"flood:email:{email}")
+    if not keys:
+        return
+    try:
+        try:
+            verdict = redis.evalsha(_SUBMISSION_SHA, len(keys), *keys, *args)
+        except NoScriptError:  # a Redis restarted since: EVAL loads it again
+            verdict = redis.eval(_SUBMISSION_LUA, len(keys), *keys, *args)
+    except RedisError:
+        log.warning("rate limits and flood control skipped: Redis unavailable")
+        return
+    if verdict[0] == b"limit":
+        reset_at = float(verdict[2])
+        raise RateLimitedError(limited[int(verdict[1]) - 1],
+                               max(int(reset_at - time.time()) + 1, 1))
+    if verdict[0] == b"flood":
+        wait = max(int(verdict[2]), 1)
+        raise TooManyRequestsError(too_fast_message(wait), retry_after=wait)

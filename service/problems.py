@@ -76,7 +76,7 @@ def from_http_exception(error: HTTPException) -> Response:
         _flatten_webargs(data["messages"]) if "messages" in data else None
     )
     headers = dict(data.get("headers") or {})
-    if status == 429 and "Retry-After" not in headers:  # Flask-Limiter's own: service.limits
+    if status == 429 and "Retry-After" not in headers:  # a 429 from an HTTPException
         headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     if status == 405 and hasattr(error, "valid_methods") and error.valid_methods:
         headers["Allow"] = ", ".join(error.valid_methods)

@@ -149,6 +149,39 @@ def test_rate_limit_per_ip_answers_429(app, client) -> None:
     assert problem["limit"] == "2 per 1 minute"  # the rule, for developers
 
 
+@pytest.mark.parametrize("refused", [
+    {"post": "p", "author_name": "", "content": "No name."},  # 422: a field to fix
+    {"post": "p", "author_name": "Ann", "content": "Same again."},  # 409 from the 2nd on
+])
+def test_refused_submissions_count_against_the_rate_limit(app, client, refused) -> None:
+    app.config.update(TRUSTED_IPS=[], FLOOD_SECONDS=0, RATE_LIMIT_PER_IP="3/minute")
+    ip = READER_IP["REMOTE_ADDR"]
+    codes = [client.post("/api/v1/comments", json=refused, environ_base={"REMOTE_ADDR": ip})
+             .status_code for _ in range(3)]
+    assert 429 not in codes
+    limited = _post(client, ip=ip, content="A new one.")
+    assert limited.status_code == 429 and limited.get_json()["limit"] == "3 per 1 minute"
+    # The limit answers first, before the body is even looked at.
+    assert client.post("/api/v1/comments", json=refused,
+                       environ_base={"REMOTE_ADDR": ip}).status_code == 429
+
+
+def test_a_submission_is_one_redis_round_trip_before_its_insert(app, client) -> None:
+    """Limits per IP and per post and flood control per IP and e-mail: one script call."""
+    app.config["TRUSTED_IPS"] = []
+    redis = app.extensions["redis"]
+    redis.config_resetstat()
+    response = _post(client, ip="198.51.100.77", author_email="ann@example.org")
+    assert response.status_code == 202
+    calls = {name.removeprefix("cmdstat_"): stats["calls"]
+             for name, stats in redis.info("commandstats").items()}
+    calls.pop("info", None)
+    calls.pop("config|resetstat", None)
+    # One script for limits and flood, then the scoring mark and its job after the commit.
+    assert calls.get("evalsha", 0) + calls.get("eval", 0) == 1, calls
+    assert {"lpush", "set"} <= set(calls)  # the windows and flood marks, inside the script
+
+
 def test_rate_limit_per_post(app, client) -> None:
     app.config.update(TRUSTED_IPS=[], FLOOD_SECONDS=0, RATE_LIMIT_PER_POST="2/minute")
     for i in range(2):

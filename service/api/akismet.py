@@ -60,7 +60,7 @@ from service.db import (
 )
 from service.db.types import utcnow
 from service.guard import MIN_FILL_SECONDS
-from service.limits import limiter
+from service.limits import rate_limiter
 from service.sites import (
     blog_matches,
     find_check,
@@ -238,12 +238,12 @@ def _load(schema: Schema) -> dict[str, Any]:
 
 
 def _hit(limit: str, *identifiers: str) -> bool:
-    """Count one request against ``limit`` (Flask-Limiter's storage); False once it is spent.
+    """Count one request against ``limit`` (a moving window in Redis); False once it is spent.
     Redis down lifts the limit, as it does for the comment API."""
     if not limit:
         return True
     try:
-        return all(limiter.limiter.hit(item, *identifiers) for item in parse_many(limit))
+        return all(rate_limiter().hit(item, *identifiers) for item in parse_many(limit))
     except (RedisError, ValueError, AttributeError) as error:
         log.warning("akismet limit not counted: %s", error.__class__.__name__)
         return True
@@ -254,7 +254,7 @@ def _failures_left() -> bool:
     if not limit:
         return True
     try:
-        return all(limiter.limiter.test(item, "akismet-key-failures", _client())
+        return all(rate_limiter().test(item, "akismet-key-failures", _client())
                    for item in parse_many(limit))
     except (RedisError, ValueError, AttributeError):
         return True

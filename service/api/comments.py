@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import logging
 import secrets
+from dataclasses import dataclass
 from typing import Any, cast
 
 from flask import current_app, jsonify, request
@@ -142,12 +143,6 @@ def _by_key(connection: Connection, key: str, fields: dict[str, Any]
 class Comments(MethodView):
     """The comments collection."""
 
-    decorators = [  # noqa: RUF012 (Flask's MethodView API)
-        limits.limiter.limit(limits.per_ip, methods=["POST"]),
-        limits.limiter.limit(limits.per_post, key_func=limits.post_key, methods=["POST"],
-                             scope="post"),
-    ]
-
     @blp.doc(requestBody=_BODY_DOC, parameters=[{
         "in": "header", "name": "Idempotency-Key", "required": False,
         "schema": {"type": "string", "maxLength": IDEMPOTENCY_KEY_MAX},
@@ -165,81 +160,113 @@ class Comments(MethodView):
                       description="Too many comments from this IP or e-mail.")
     def post(self) -> Any:
         """Submit a comment: stored at once as `pending`, then scored by a worker."""
-        key = _idempotency_key()
-        fields = parse_body(_COMMENT_IN)
-        honeypot, form_token = fields.pop("hp_website"), fields.pop("form_token")
-        fields.pop("return_to")  # read by html_form.answer, for a browser's plain form
-        reader_id = readers.id_from(current_app.config["SECRET_KEY"],
-                                    fields.pop("reader_token")) or readers.new_id()
-        # The busiest route: SQLAlchemy core on the request session's connection (the ORM's
-        # unit of work would double the CPU per comment; see docs/PERFORMANCE.md).
-        connection = database.session().connection()
-        if key is not None and (existing := _by_key(connection, key, fields)) is not None:
-            return existing
-        closed = connection.scalar(_CLOSED, {"post": fields["post"]})
-        if closed:
-            raise ForbiddenError("Comments are closed on this post.")
-        parent_id = fields.get("parent_id")
-        if parent_id is not None:
-            parent = connection.execute(_PARENT, {"id": parent_id}).first()
-            if parent is None or parent.post != fields["post"] or \
-                    parent.status != CommentStatus.PUBLISHED:
-                raise InvalidFieldError(
-                    "parent_id", "The comment you replied to is no longer shown on this post."
-                )
-        ip = _client_ip()
-        # Identical submissions wait here for each other until the first one commits, so
-        # the others find it (409) instead of all passing the check at once.
-        guard.lock_duplicates(connection, fields, ip)
-        guard.check_duplicate(connection, fields, ip)
-        if not limits.is_exempt():
-            guard.check_flood(queue.redis(), limits.client_network(), fields.get("author_email"),
-                              current_app.config["FLOOD_SECONDS"])
-        trap = guard.check_bot_traps(fields["post"], honeypot, form_token, queue.redis())
-        now = utcnow()
-        secret, secret_hash = new_secret()
-        row = {
-            **fields,
-            "secret_hash": secret_hash,
-            "ip": ip,
-            "user_agent": (request.user_agent.string or None) and request.user_agent.string[:512],
-            "referer": request.referrer[:2048] if request.referrer else None,
-            "status": CommentStatus.PENDING,
-            "idempotency_key": key,
-            "reader_id": reader_id,
-            "created_at": now,
-        }
-        if trap.spam_reason:
-            row.update(status=CommentStatus.SPAM, decided_by=DecidedBy.RULE,
-                       reasons=[trap.spam_reason], decided_at=now)
-        elif trap.hold_reason:
-            row["reasons"] = [trap.hold_reason]  # pending: the worker scores it, then holds it
+        exempt = limits.is_exempt()
+        submission = _Submission(exempt=exempt, counted=exempt)
         try:
-            result = connection.execute(_INSERT, row)
-            ident = int(result.inserted_primary_key[0])  # type: ignore[index]
-        except IntegrityError:
-            # A concurrent retry with the same Idempotency-Key won the race.
-            database.session().rollback()
-            existing = _by_key(database.session().connection(), key, fields) if key else None
-            if existing is None:
-                raise
+            return _submit(submission)
+        except Exception:
+            # Refused before its limits were counted (a bad body, a closed post, a
+            # duplicate): it counts all the same, and a limit it reaches answers first.
+            submission.count_limits()
+            raise
+
+
+@dataclass(slots=True)
+class _Submission:
+    """Whether this submission is exempt from limits and flood control (a trusted IP, a
+    moderator), and whether it was counted against the rate limits yet."""
+
+    exempt: bool
+    counted: bool
+
+    def count_limits(self) -> None:
+        """Count it against the limits alone (no flood mark), once."""
+        if not self.counted:
+            self.counted = True
+            limits.check_submission(queue.redis(), None, 0, flood=False)
+
+
+def _submit(submission: _Submission) -> Any:
+    key = _idempotency_key()
+    fields = parse_body(_COMMENT_IN)
+    honeypot, form_token = fields.pop("hp_website"), fields.pop("form_token")
+    fields.pop("return_to")  # read by html_form.answer, for a browser's plain form
+    reader_id = readers.id_from(current_app.config["SECRET_KEY"],
+                                fields.pop("reader_token")) or readers.new_id()
+    # The busiest route: SQLAlchemy core on the request session's connection (the ORM's
+    # unit of work would double the CPU per comment; see docs/PERFORMANCE.md).
+    connection = database.session().connection()
+    if key is not None:
+        submission.count_limits()  # a limited retry gets 429, not its comment
+        if (existing := _by_key(connection, key, fields)) is not None:
             return existing
-        if trap.spam_reason:
-            connection.execute(_INSERT_EVENT, {
-                "comment_id": ident, "actor": DecidedBy.RULE, "action": "bot-trap",
-                "from_status": CommentStatus.PENDING, "to_status": CommentStatus.SPAM,
-                "note": trap.spam_reason, "created_at": now})
-        database.session().commit()
-        if trap.spam_reason:
-            _announce_trapped(ident)
-        else:
-            try:
-                queue.request_scoring(queue.scoring_queue())
-            except Exception:
-                # The comment is safe in the database; the reconciler queues a job later.
-                log.warning("could not queue scoring for comment %s; left pending", ident,
-                            extra={"comment_id": ident})
-        return _accepted(ident, fields["post"], now, reader_id, secret)
+    closed = connection.scalar(_CLOSED, {"post": fields["post"]})
+    if closed:
+        raise ForbiddenError("Comments are closed on this post.")
+    parent_id = fields.get("parent_id")
+    if parent_id is not None:
+        parent = connection.execute(_PARENT, {"id": parent_id}).first()
+        if parent is None or parent.post != fields["post"] or \
+                parent.status != CommentStatus.PUBLISHED:
+            raise InvalidFieldError(
+                "parent_id", "The comment you replied to is no longer shown on this post."
+            )
+    ip = _client_ip()
+    # Identical submissions wait here for each other until the first one commits, so
+    # the others find it (409) instead of all passing the check at once.
+    guard.lock_duplicates(connection, fields, ip)
+    guard.check_duplicate(connection, fields, ip)
+    if not submission.exempt:
+        # The limits (unless counted above) and flood control: one round trip.
+        windows = not submission.counted
+        submission.counted = True
+        limits.check_submission(queue.redis(), fields.get("author_email"),
+                                current_app.config["FLOOD_SECONDS"], windows=windows)
+    trap = guard.check_bot_traps(fields["post"], honeypot, form_token, queue.redis())
+    now = utcnow()
+    secret, secret_hash = new_secret()
+    row = {
+        **fields,
+        "secret_hash": secret_hash,
+        "ip": ip,
+        "user_agent": (request.user_agent.string or None) and request.user_agent.string[:512],
+        "referer": request.referrer[:2048] if request.referrer else None,
+        "status": CommentStatus.PENDING,
+        "idempotency_key": key,
+        "reader_id": reader_id,
+        "created_at": now,
+    }
+    if trap.spam_reason:
+        row.update(status=CommentStatus.SPAM, decided_by=DecidedBy.RULE,
+                   reasons=[trap.spam_reason], decided_at=now)
+    elif trap.hold_reason:
+        row["reasons"] = [trap.hold_reason]  # pending: the worker scores it, then holds it
+    try:
+        result = connection.execute(_INSERT, row)
+        ident = int(result.inserted_primary_key[0])  # type: ignore[index]
+    except IntegrityError:
+        # A concurrent retry with the same Idempotency-Key won the race.
+        database.session().rollback()
+        existing = _by_key(database.session().connection(), key, fields) if key else None
+        if existing is None:
+            raise
+        return existing
+    if trap.spam_reason:
+        connection.execute(_INSERT_EVENT, {
+            "comment_id": ident, "actor": DecidedBy.RULE, "action": "bot-trap",
+            "from_status": CommentStatus.PENDING, "to_status": CommentStatus.SPAM,
+            "note": trap.spam_reason, "created_at": now})
+    database.session().commit()
+    if trap.spam_reason:
+        _announce_trapped(ident)
+    else:
+        try:
+            queue.request_scoring(queue.scoring_queue())
+        except Exception:
+            # The comment is safe in the database; the reconciler queues a job later.
+            log.warning("could not queue scoring for comment %s; left pending", ident,
+                        extra={"comment_id": ident})
+    return _accepted(ident, fields["post"], now, reader_id, secret)
 
 
 def _announce_trapped(ident: int) -> None:
