@@ -390,6 +390,9 @@ def run_ours(args: argparse.Namespace, result: dict[str, Any]) -> None:
                       args.worker_class)
     # The generator is the CDN or balancer in front; nginx (when there) is the second proxy.
     service.env["PROXY_COUNT"] = "2" if front == "nginx" else "1"
+    # The production per-post limit, not the ingest phases' raised one: the day a post goes
+    # viral is when it counts.
+    service.env.pop("RATE_LIMIT_PER_POST", None)
     ours: dict[str, Any] = {"front": front or "none", "database": database_url.split(":")[0],
                             "web_workers": args.web_workers,
                             "proxy_count": int(service.env["PROXY_COUNT"])}
