@@ -5,7 +5,8 @@ field validation. It returns a verdict and a reason, like Isso's Guard.
   like any other, so bots learn nothing);
 - a form sent faster than people type, or a form token used before (each serves one
   comment): hold for a moderator after scoring (autofill and a pasted text are fast too);
-- flood control: one comment per IP and per e-mail every few seconds (429);
+- flood control: one comment per IP and per e-mail every few seconds (429; counted with the
+  rate limits in one Redis script, `service.limits.check_submission`);
 - duplicates: the same author, post and text within minutes returns the existing comment (409).
 """
 
@@ -129,21 +130,6 @@ def _spend(redis: Redis, form_token: str) -> bool:
     except RedisError:
         log.warning("form token reuse not checked: Redis unavailable")
         return True
-
-
-def check_flood(redis: Redis, ip: str | None, email: str | None,
-                seconds: int = FLOOD_SECONDS) -> None:
-    """429 if this IP or e-mail commented less than ``seconds`` ago. Redis down: let it pass."""
-    if seconds <= 0:
-        return
-    keys = [f"flood:ip:{ip}" if ip else None, f"flood:email:{email}" if email else None]
-    try:
-        for key in filter(None, keys):
-            if not redis.set(key, 1, ex=seconds, nx=True):
-                wait = max(int(redis.ttl(key)), 1)
-                raise TooManyRequestsError(too_fast_message(wait), retry_after=wait)
-    except RedisError:
-        log.warning("flood control skipped: Redis unavailable")
 
 
 def too_fast_message(seconds: int) -> str:
