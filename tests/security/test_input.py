@@ -304,15 +304,28 @@ def test_security_headers(reader) -> None:
     assert "interest-cohort=()" not in answer.headers["Permissions-Policy"]  # obsolete
 
 
+def _wait_until_listening(process: Any, port: int, seconds: float = 30) -> None:
+    """Until ``process`` accepts connections on ``port`` of 127.0.0.1 (it must not exit)."""
+    import socket
+    import time
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            assert process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+
+
 @pytest.fixture
 def gunicorn_url(production_app: Flask, database_url: str, redis_url: str, model_dir: Any
                  ) -> Any:
     """gunicorn serving the production app as the Dockerfile runs it, on a port of our own."""
     import os
-    import socket
     import subprocess
     import sys
-    import time
 
     port = 8531
     env = {**os.environ, "APP_ENV": "production", "DATABASE_URL": database_url,
@@ -321,14 +334,7 @@ def gunicorn_url(production_app: Flask, database_url: str, redis_url: str, model
     process = subprocess.Popen([sys.executable, "-m", "gunicorn", "service.wsgi:app",
                                 "--bind", f"127.0.0.1:{port}", "--workers", "1"], env=env)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert process.poll() is None and time.monotonic() < deadline
-                time.sleep(0.2)
+        _wait_until_listening(process, port)
         yield port
     finally:
         process.terminate()
@@ -358,8 +364,6 @@ def test_the_nginx_front_names_no_version(gunicorn_url, tmp_path) -> None:
     """The production shape's front (deploy/nginx/, as compose and the drills run it) says
     "nginx" at most, on its own pages as on the app's answers."""
     import http.client
-    import socket
-    import time
 
     from bench import nginx
     from service.embedded_redis import free_port
@@ -367,14 +371,7 @@ def test_the_nginx_front_names_no_version(gunicorn_url, tmp_path) -> None:
     port = free_port()
     process = nginx.start(tmp_path / "nginx", port, f"127.0.0.1:{gunicorn_url}")
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert process.poll() is None and time.monotonic() < deadline
-                time.sleep(0.1)
+        _wait_until_listening(process, port)
         for method, path, body in (("GET", "/healthz", None),
                                    ("POST", "/api/v1/comments", b"x" * 200_000)):
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
