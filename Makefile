@@ -67,6 +67,7 @@ retrain: $(RUNTIME)
 ## starter corpus in training
 evaluate: $(RUNTIME)
 	$(PY) -m models.evaluate --data "$(DATA)" $(if $(MODEL),--model $(MODEL)) \
+	  $(if $(BLOG_LANG),--blog-lang $(BLOG_LANG)) \
 	  $(if $(LOVO),--leave-one-group-out --with-starter)
 
 ## test: the whole suite (SQLite, and PostgreSQL when TEST_DATABASE_URL is set)

@@ -171,6 +171,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--model-dir", default=None, help="artifact store (default: MODEL_DIR)")
     parser.add_argument("--rules", choices=("default", "none"), default="default",
                         help="decide with a new blog's default rules (default) or the band alone")
+    parser.add_argument("--blog-lang", default="",
+                        help="with the default rules: the blog's language as WordPress sends "
+                             "it (e.g. en_US), for the foreign-script hold")
     parser.add_argument("--report", default=None,
                         help="where to write the report (default: var/reports/...md)")
     parser.add_argument("--leave-one-group-out", action="store_true")
@@ -201,10 +204,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     policy, policy_name = None, "by the model's band alone (--rules none)"
     if args.rules == "default":
-        policy = default_rules_policy()
+        policy = default_rules_policy(args.blog_lang)
         policy_name = ("as the worker decides on a new blog: the default rules (two links or "
                        "more hold a comment, a model at least 0.99 sure files it as spam), "
                        "then the model's band")
+        if args.blog_lang:
+            policy_name += (f", with the blog's language {args.blog_lang} (a comment mostly "
+                            "in another script is held)")
     result = evaluate_model(pipeline, metadata, examples, policy)
     name = "-".join(Path(p).stem for p in data)[:80]
     report = Path(args.report) if args.report else (
@@ -218,10 +224,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def default_rules_policy() -> Policy:
-    """The worker's decision on a new blog: `service.rules.outcome` with no admin rules."""
+def default_rules_policy(blog_lang: str = "") -> Policy:
+    """The worker's decision on a new blog: `service.rules.outcome` with no admin rules (and,
+    given ``blog_lang``, the blog engine's language signal, `service.blog_signals`)."""
     from types import SimpleNamespace
 
+    from service.blog_signals import blog_signal_hits
     from service.rules import RuleSet, outcome
 
     rules = RuleSet.from_rules([])
@@ -231,8 +239,10 @@ def default_rules_policy() -> Policy:
                                   author_email=example.author_email,
                                   author_url=example.author_url, ip=None, post="",
                                   reasons=None)
-        return outcome(band, spam_score, rules.check(comment),  # type: ignore[arg-type]
-                       rules.trusted_spam_ceiling)[0]
+        hits = rules.check(comment)  # type: ignore[arg-type]
+        if blog_lang:
+            hits += blog_signal_hits({"blog_lang": blog_lang}, example.content, True)
+        return outcome(band, spam_score, hits, rules.trusted_spam_ceiling)[0]
 
     return decide
 

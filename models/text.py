@@ -7,7 +7,6 @@ import html
 import re
 import unicodedata
 
-import disarm
 
 _BR = re.compile(r"<br\s*/?>", re.IGNORECASE)
 _TAGS = re.compile(r"</?[a-zA-Z][^>]{0,200}>")
@@ -27,6 +26,14 @@ def clean_text(text: str) -> str:
 
 
 # --- the folded form that block and watch lists match on -------------------------------------
+
+
+def _skeleton_key(text: str) -> str:
+    """``disarm.skeleton_key``, imported on first use: its confusables table is 3.6 MB of a
+    web worker's memory, and a web worker folds text only on an admin's rare paths."""
+    import disarm
+
+    return disarm.skeleton_key(text)
 
 # Written-out dots of "name dot example", "name[.]example", "name(dot)example", and the
 # ideographic full stops NFKC leaves alone.
@@ -50,7 +57,7 @@ def fold_for_matching(text: str) -> str:
     text = "".join(ch for ch in unicodedata.normalize("NFD", text)
                    if unicodedata.category(ch) != "Cf" and not unicodedata.combining(ch))
     text = unicodedata.normalize("NFKC", text).casefold()
-    text = disarm.skeleton_key(text)
+    text = _skeleton_key(text)
     return _SPACES_RUN.sub(" ", unicodedata.normalize("NFC", text).casefold()).strip()
 
 
@@ -84,7 +91,7 @@ def _fold_mixed_word(match: re.Match[str]) -> str:
     # A word that mixes Latin with Cyrillic or Greek letters is a homoglyph disguise
     # ("Вest сrурtо"): written as its Latin skeleton. Whole Cyrillic or Greek words stay.
     if "LATIN" in scripts and scripts & {"CYRILLIC", "GREEK"}:
-        return disarm.skeleton_key(word)
+        return _skeleton_key(word)
     return word
 
 

@@ -21,8 +21,9 @@ from typing import Any
 MIN_WEIGHT = 0.5
 # Rule reasons that speak for the comment, and those that hold it for a human; every other
 # rule reason (blocked entries, bot traps) files it as spam.
-_GOOD_RULES = ("trusted commenter",)
-_HOLD_RULES = re.compile(r"^(watched term |post is pre-moderated|no spam model|\d+ links \(hold)")
+_GOOD_RULES = ("trusted commenter", "a member of the blog")
+_HOLD_RULES = re.compile(r"^(watched term |post is pre-moderated|no spam model|\d+ links \(hold"
+                         r"|WordPress's form token|sent by a program|written mostly in )")
 _CONTRIBUTION = re.compile(r"^(?P<feature>.+?)\s+(?P<weight>[+-]\d+(?:\.\d+)?)$")
 _BAND = re.compile(r"^spam score (?P<score>\d(?:\.\d+)?) (?P<where>above|below|between)\b")
 _QUOTED = re.compile(r"'([^']+)'")

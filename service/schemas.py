@@ -534,6 +534,10 @@ class SettingsSchema(Schema):
         "description": "Approved comments that make a returning reader trusted (0: off)."})
     trusted_spam_ceiling = fields.Float(validate=validate.Range(min=0.5, max=1.0), metadata={
         "description": "A trusted commenter is still stopped at this spam score."})
+    hold_foreign_script = JsonBoolean(metadata={
+        "description": "Hold a blog engine's comment written mostly in a script its blog's "
+                       "language does not use (WordPress's blog_lang), unless the model "
+                       "files it as spam."})
 
 
 class RulesOut(Schema):

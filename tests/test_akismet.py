@@ -22,7 +22,7 @@ from redis import Redis
 from rq import Queue
 from sqlalchemy import func, select
 
-from service.db import AkismetCheck, Comment, CommentEvent, Rule, RuleKind, Site
+from service.db import AkismetCheck, Comment, CommentEvent, Rule, RuleKind, Setting, Site
 from service.db.moderators import hash_token
 from tests.conftest import QUEUE, ROOT
 from worker import jobs
@@ -539,3 +539,101 @@ def test_wrong_keys_are_limited_per_ip_even_before_the_right_one(app, key):
     # Another reader's address is not affected.
     assert guesser.post("/1.1/verify-key", data={"key": key, "blog": BLOG},
                         environ_base={"REMOTE_ADDR": "198.51.100.67"}).text == "valid"
+
+
+# The plugin's other signals (service/blog_signals.py)
+
+# What Chromium's form post carries through `php -S` into the plugin's check, and what a
+# script's carries (the header names the plugin forwards; tests/wordpress measures both).
+BROWSER_HEADERS = {f"HTTP_{name}": "x" for name in (
+    "HOST", "CONNECTION", "CONTENT_LENGTH", "CACHE_CONTROL", "SEC_CH_UA", "SEC_CH_UA_MOBILE",
+    "SEC_CH_UA_PLATFORM", "ORIGIN", "CONTENT_TYPE", "UPGRADE_INSECURE_REQUESTS", "USER_AGENT",
+    "ACCEPT", "SEC_FETCH_SITE", "SEC_FETCH_MODE", "SEC_FETCH_USER", "SEC_FETCH_DEST",
+    "REFERER", "ACCEPT_ENCODING", "ACCEPT_LANGUAGE")}
+SCRIPT_HEADERS = {f"HTTP_{name}": "x" for name in ("HOST", "ACCEPT", "USER_AGENT")}
+# The plugin's ak_js field as the page serves it (a random 0-250) when no script rewrote it.
+NO_SCRIPT = "137"
+
+
+def _check_then_score(app: Flask, client: FlaskClient, db: Any, key: str,
+                      fields: dict[str, Any], hold_everything: bool = False) -> Comment:
+    """Send a comment-check, score it in this process, and return the decided comment."""
+    _nobody_listens(app, timeout=0.1)
+    response = wire(client, "comment-check", api_key=key, blog=BLOG, user_ip="203.0.113.7",
+                    **{"blog_lang": "en_US", **fields})
+    assert response.status_code == 503, response.text  # stored; no worker listens
+    if hold_everything:  # every score in the hold band: only trust can publish
+        jobs.configure({**app.config, "SPAM_THRESHOLD_LOW": 0.0, "SPAM_THRESHOLD_HIGH": 1.0})
+    comment_id = db.scalar(select(Comment.id).order_by(Comment.id.desc()))
+    jobs.score_comment(comment_id)
+    db.expire_all()
+    return db.get(Comment, comment_id)
+
+
+@pytest.mark.parametrize(("roles", "status", "reason"), [
+    ("author", "published", "a member of the blog (WordPress role: author)"),
+    ("subscriber,editor", "published", "a member of the blog (WordPress role: editor)"),
+    ("contributor", "published", "a member of the blog (WordPress role: contributor)"),
+    ("subscriber", "held", None),  # anyone who signed up
+    ("", "held", None)])
+def test_the_blogs_own_people_are_trusted_like_returning_readers(app, client, db, key, roles,
+                                                                 status, reason):
+    comment = _check_then_score(app, client, db, key, {**GENUINE, "user_role": roles,
+                                                   "user_ID": "7" if roles else "0"},
+                                hold_everything=True)
+    assert comment.status == status, comment.reasons
+    assert (comment.reasons[0] if reason else None) == reason
+
+
+def test_a_member_is_still_stopped_by_a_blocking_rule(app, client, db, key):
+    db.add(Rule(kind=RuleKind.BLOCKED_URL_DOMAIN, value="pills-discount.xyz"))
+    db.commit()
+    comment = _check_then_score(app, client, db, key, {**BLATANT, "user_role": "author"},
+                                hold_everything=True)
+    assert (comment.status, comment.decided_by) == ("spam", "rule")
+
+
+@pytest.mark.parametrize(("ak_js", "headers", "status"), [
+    (NO_SCRIPT, SCRIPT_HEADERS, "held"),        # a program: no script, 3 headers
+    (NO_SCRIPT, BROWSER_HEADERS, "published"),  # a browser with scripts off
+    ("scripted", SCRIPT_HEADERS, "published"),  # the page's script ran
+])
+def test_a_form_a_program_sent_is_held_for_a_human(app, client, db, key, ak_js, headers, status):
+    loaded = str(int((time.time() - 30) * 1000)) if ak_js == "scripted" else ak_js
+    comment = _check_then_score(app, client, db, key, {**GENUINE, "POST_ak_js": loaded, **headers})
+    assert comment.status == status, comment.reasons
+    program = [r for r in comment.reasons if r.startswith("sent by a program")]
+    assert program == (["sent by a program, not a browser: the page's script did not run and "
+                        "the request had 3 headers"] if status == "held" else [])
+    assert comment.decided_by == ("rule" if status == "held" else "model")
+
+
+def test_a_programs_spam_stays_spam(app, client, db, key):
+    # A doubt holds what the model would publish; it never turns spam into work for a human.
+    comment = _check_then_score(app, client, db, key, {**BLATANT, "POST_ak_js": NO_SCRIPT,
+                                                   "akismet_comment_nonce": "failed",
+                                                   **SCRIPT_HEADERS})
+    assert comment.status == "spam", comment.reasons
+    assert any(r.startswith("sent by a program") for r in comment.reasons)
+
+
+CHINESE = {"comment_author": "李明", "comment_author_email": "li.ming@example.cn",
+           "comment_content": "这篇文章写得很好，我对出口管制的部分特别感兴趣，谢谢作者的分享。"}
+
+
+@pytest.mark.parametrize(("setting", "blog_lang", "status"), [
+    (None, "en_US", "published"),   # off by default
+    ("1", "en_US", "held"),
+    ("1", "zh_CN", "published"),    # the blog's own language
+    ("1", "en_US, zh_TW", "published"),
+])
+def test_a_comment_in_another_script_than_the_blogs_is_held_when_the_site_asks(
+        app, client, db, key, setting, blog_lang, status):
+    if setting is not None:
+        db.add(Setting(name="hold_foreign_script", value=setting))
+        db.commit()
+    comment = _check_then_score(app, client, db, key, {**CHINESE, "blog_lang": blog_lang})
+    assert comment.status == status, comment.reasons
+    foreign = [r for r in comment.reasons if r.startswith("written mostly in")]
+    assert foreign == ([f"written mostly in Chinese characters; the blog's language is "
+                        f"{blog_lang}"] if status == "held" else [])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -10,6 +12,7 @@ from sqlalchemy import select
 
 from service.db import Comment, CommentStatus
 from service.queue import SCORE_JOB, requested_key
+from tests.conftest import ROOT
 
 VALID = {
     "post": "china-closing-ai-gap",
@@ -233,3 +236,24 @@ def test_openapi_document_describes_the_api(client) -> None:
     body = spec["paths"]["/api/v1/comments"]["post"]["requestBody"]["content"]
     assert {"application/json", "application/x-www-form-urlencoded"} <= set(body)
     assert "CommentIn" in spec["components"]["schemas"]
+
+
+def test_a_web_worker_takes_comments_without_the_workers_libraries(app) -> None:
+    # What a web worker never needs on its public paths stays out of its memory (the 80 MB
+    # budget of docs/PERFORMANCE.md): scikit-learn, and disarm's 3.6 MB confusables table
+    # (matching folds text in the scoring worker).
+    code = (
+        "import sys\n"
+        "from service import create_app\n"
+        f"app = create_app({{'DATABASE_URL': {app.config['DATABASE_URL']!r},"
+        f" 'REDIS_URL': {app.config['REDIS_URL']!r}, 'QUEUE_NAME': 'import-check'}})\n"
+        "reader = app.test_client()\n"
+        "sent = reader.post('/api/v1/comments', environ_base={'REMOTE_ADDR': '198.51.100.7'},"
+        " json={'post': 'imports', 'author_name': 'Ann', 'content': 'A plain comment.'})\n"
+        "assert sent.status_code == 202, sent.get_data()\n"
+        "assert reader.get('/api/v1/posts/imports/comments').status_code == 200\n"
+        "print(sorted(m for m in ('sklearn', 'disarm', 'numpy') if m in sys.modules))\n"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=60,
+                            capture_output=True, text=True).stdout.strip().splitlines()[-1]
+    assert loaded == "[]"

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from service.blog_signals import foreign_script
 from service.db import AdminEvent, Comment, CommentStatus, DecidedBy, Label, Rule, RuleKind
-from service.rules import RuleSet, validate_rule
+from service.rules import Hit, RuleSet, outcome, validate_rule
 from tests.test_moderation_api import bearer
 
 GENUINE = "I think the seven-month lag estimate is too optimistic; Qwen benchmarks disagree."
@@ -175,15 +176,52 @@ def test_rule_changes_are_audited_and_listed(client, db, make_moderator) -> None
     listing = client.get("/api/v1/moderation/rules", headers=bearer(token)).get_json()
     assert [r["value"] for r in listing["rules"]] == ["Cheap Pills"]
     assert listing["settings"] == {"hold_links": 2, "trusted_after": 1,
-                                   "trusted_spam_ceiling": 0.99}
+                                   "trusted_spam_ceiling": 0.99, "hold_foreign_script": False}
     settings = client.put("/api/v1/moderation/settings", headers=bearer(token),
                           json={"hold_links": 4})
     assert settings.get_json()["hold_links"] == 4
+    switched = client.put("/api/v1/moderation/settings", headers=bearer(token),
+                          json={"hold_foreign_script": True})
+    assert switched.get_json()["hold_foreign_script"] is True
+    assert RuleSet.load(db).hold_foreign_script is True
     assert client.delete(f"/api/v1/moderation/rules/{rule['id']}",
                          headers=bearer(token)).status_code == 204
     assert client.delete(f"/api/v1/moderation/rules/{rule['id']}",
                          headers=bearer(token)).status_code == 404
     events = db.scalars(select(AdminEvent).order_by(AdminEvent.id)).all()
     assert [(e.actor, e.action) for e in events] == [
-        ("root", "rule.add"), ("root", "settings.update"), ("root", "rule.delete")]
+        ("root", "rule.add"), ("root", "settings.update"), ("root", "settings.update"),
+        ("root", "rule.delete")]
     assert events[1].details == {"before": {"hold_links": 2}, "after": {"hold_links": 4}}
+
+
+@pytest.mark.parametrize(("band", "score", "effects", "expected"), [
+    ("published", 0.1, ["doubt"], ("held", "rule")),
+    ("held", 0.5, ["doubt"], ("held", "model")),
+    ("spam", 0.95, ["doubt"], ("spam", "model")),   # a doubt never saves spam from its band
+    ("spam", 0.95, ["held"], ("held", "rule")),     # a hold does: a human asked to look
+    ("published", 0.1, [], ("published", "model")),
+])
+def test_a_doubt_holds_only_what_would_be_published(band, score, effects, expected) -> None:
+    hits = [Hit(effect, "a reason") for effect in effects]
+    assert outcome(band, score, hits, 0.99)[:2] == expected
+
+
+@pytest.mark.parametrize(("content", "blog_lang", "script"), [
+    ("这篇文章写得很好，谢谢作者的分享。", "en_US", "Chinese characters"),
+    ("这篇文章写得很好，谢谢作者的分享。", "zh_CN", None),
+    ("この記事はとても参考になりました。ありがとう。", "ja", None),
+    ("この記事はとても参考になりました。ありがとう。", "de_DE", "Japanese kana"),
+    ("Отличная статья, спасибо автору за подробный разбор.", "en_US", "Cyrillic script"),
+    ("Отличная статья, спасибо автору за подробный разбор.", "ru_RU", None),
+    ("Отличная статья, спасибо автору за подробный разбор.", "en, ru", None),
+    # Cyrillic look-alikes inside English words are a disguise, not a language.
+    ("Вest сrурtо signals, join our group for daily profits now", "en_US", None),
+    ("Great article! Спасибо", "en_US", None),         # mostly Latin
+    ("谢谢", "en_US", None),                            # too short to tell
+    ("这篇文章写得很好，谢谢作者的分享。", "xx_YY", None),  # a language we do not know
+    ("这篇文章写得很好，谢谢作者的分享。", "", None),       # no language sent
+    ("Ein sehr guter Artikel, vielen Dank für die Mühe.", "en_US", None),  # Latin script
+])
+def test_the_script_a_comment_is_written_in(content, blog_lang, script) -> None:
+    assert foreign_script(content, blog_lang) == script

@@ -23,6 +23,7 @@ from models.artifacts import ArtifactError
 from models.explain import Verdict, score
 from models.policy import Band, Thresholds
 from service import caching
+from service.blog_signals import blog_member, blog_signal_hits
 from service.config import load_config
 from service.db import (
     AkismetCheck,
@@ -248,9 +249,11 @@ class Scorer:
     def _decide_one(self, session: Session, rules: RuleSet, comment: Comment,
                     verdict: Verdict | None, signals: dict[str, Any] | None = None
                     ) -> Decision:
-        hits = rules.check(comment, self.reputation.trusted_links, signals)
-        hits = sorted([*hits, *self.reputation.hits(comment.content, comment.author_url,
-                                                    comment.author_email)],
+        signals = signals or {}
+        hits = sorted([*rules.check(comment, self.reputation.trusted_links),
+                       *blog_signal_hits(signals, comment.content, rules.hold_foreign_script),
+                       *self.reputation.hits(comment.content, comment.author_url,
+                                             comment.author_email)],
                       key=lambda hit: hit.effect != "spam")
         reasons = [hit.reason for hit in hits]
         thresholds = self.models.thresholds
@@ -268,11 +271,13 @@ class Scorer:
         def decision(status: CommentStatus, by: DecidedBy) -> Decision:
             return Decision(status, round(p, 6), reasons, self.models.version, by)
 
+        member = blog_member(signals)
         new_status, decided_by, trusted = outcome(
             band, p, hits, rules.trusted_spam_ceiling,
-            lambda: rules.is_trusted(session, comment.reader_id))
+            lambda: member is not None or rules.is_trusted(session, comment.reader_id))
         if trusted:
-            reasons.insert(0, "trusted commenter (approved before)")
+            reasons.insert(0, f"a member of the blog (WordPress role: {member})" if member
+                           else "trusted commenter (approved before)")
         return decision(CommentStatus(new_status), DecidedBy(decided_by))
 
 

@@ -37,6 +37,7 @@ def current_settings() -> dict[str, Any]:
         "hold_links": int(float(merged["hold_links"])),
         "trusted_after": int(float(merged["trusted_after"])),
         "trusted_spam_ceiling": float(merged["trusted_spam_ceiling"]),
+        "hold_foreign_script": bool(float(merged["hold_foreign_script"])),
     }
 
 
@@ -111,7 +112,7 @@ class Settings(MethodView):
         before = current_settings()
         for name, value in changes.items():
             setting = session.get(Setting, name) or Setting(name=name)
-            setting.value = str(value)
+            setting.value = str(int(value) if isinstance(value, bool) else value)
             session.add(setting)
         auth.audit("settings.update", before={k: before[k] for k in changes}, after=changes)
         session.commit()

@@ -44,6 +44,7 @@ class CommentStatus(enum.StrEnum):
 
 # The partial index's condition (ix_comments_pending).
 _PENDING_SQL = f"status = '{CommentStatus.PENDING.value}'"
+_LABELLED_SQL = "label IS NOT NULL"
 
 
 class DecidedBy(enum.StrEnum):
@@ -126,6 +127,11 @@ class Comment(Base):
         # of them took 6.7 ms; a plain index scan of this one skips them after one visit).
         Index("ix_comments_pending", "id", postgresql_where=text(_PENDING_SQL),
               sqlite_where=text(_PENDING_SQL)),
+        # What the site learned changes with its labelled comments (`reputation.label_stamp`,
+        # asked before every scoring batch): partial, so that its count and newest decision
+        # read the few labelled rows, not a scan of every comment ever stored.
+        Index("ix_comments_labelled", "label", "decided_at",
+              postgresql_where=text(_LABELLED_SQL), sqlite_where=text(_LABELLED_SQL)),
         # A commenter's comments by e-mail (data requests).
         Index("ix_comments_email_label", "author_email", "label"),
         # Trusted commenters: approved comments by returning reader.

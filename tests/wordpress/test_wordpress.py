@@ -294,3 +294,127 @@ def test_wordpress_through_its_akismet_plugin(wordpress: WordPress, comment_serv
     record = tmp_path_factory.getbasetemp() / "wordpress-run.json"
     record.write_text(json.dumps(shown, indent=2, default=str))
     print(json.dumps(shown, indent=2, default=str))
+
+
+def _program_post(wp: WordPress, text: str, author: str, email: str,
+                  with_curl: bool = False) -> str:
+    """Post WordPress's comment form as a program does: the page fetched and its fields sent
+    back as they came (the plugin's ak_js keeps its placeholder: no script ran), by httpx or
+    by curl; returns WordPress's status of the comment."""
+    page = httpx.get(f"{wp.url}/", params={"p": "1"}, timeout=120, follow_redirects=True)
+    fields = {**_form_fields(page.text, 'id="commentform"'),
+              "author": author, "email": email, "comment": text}
+    if with_curl:
+        command = ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}"]
+        for name, value in fields.items():
+            command += ["--data-urlencode", f"{name}={value}"]
+        code = subprocess.run([*command, f"{wp.url}/wp-comments-post.php"], capture_output=True,
+                              text=True, timeout=120, check=True).stdout
+    else:
+        code = str(httpx.post(f"{wp.url}/wp-comments-post.php", data=fields,
+                              timeout=120).status_code)
+    assert code in ("302", "303"), code
+    rows = wp.sql(f"SELECT comment_approved FROM wp_comments WHERE comment_author = '{author}' "
+                  f"ORDER BY comment_ID DESC LIMIT 1")
+    return WP_STATUS[rows[0][0]]
+
+
+def _check_of(service: Service, content: str) -> tuple[Comment, AkismetCheck]:
+    matches = [(c, check) for c, check in _service_rows(service) if c.content == content]
+    assert matches, content
+    return matches[-1]
+
+
+def _connected(wp: WordPress, service: Service) -> None:
+    """The plugin holds a key of the service (the test above enters it on Settings)."""
+    if wp.sql("SELECT option_value FROM wp_options WHERE option_name='wordpress_api_key'"):
+        return
+    key = service.cli("sites", "add", wp.url).strip().splitlines()[-1]
+    wp.sql(f"INSERT INTO wp_options (option_name, option_value, autoload) "
+           f"VALUES ('wordpress_api_key', '{key}', 'yes')")
+
+
+def test_the_plugins_signals_tell_a_browser_from_a_program(wordpress: WordPress,
+                                                          comment_service: Service) -> None:
+    """Chromium fills in WordPress's comment form; httpx and curl post the same form as
+    programs do; a logged-in author comments. What the plugin forwarded, per client, is
+    printed (`pytest -s`): the figures behind service.blog_signals.BROWSER_MIN_HEADERS."""
+    from playwright.sync_api import sync_playwright
+
+    from service.blog_signals import BROWSER_MIN_HEADERS
+    from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
+
+    wp, service = wordpress, comment_service
+    _connected(wp, service)
+    shown: dict[str, Any] = {}
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: run `make test` (it installs Debian's chromium)",
+                    pytrace=False)
+    browser_text = ("The part about the supply chain matches what I saw at a previous job: "
+                    "lead times for accelerators were the real constraint, not the price.")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = chromium.new_page()
+            page.goto(f"{wp.url}/?p=1")
+            page.fill("#author", "Priya Nair")
+            page.fill("#email", "priya.nair@example.org")
+            page.fill("#comment", browser_text)
+            page.wait_for_timeout(4_000)  # a reader takes longer than the 3 s a bot needs
+            with page.expect_navigation(timeout=120_000):
+                page.click("#submit")
+        finally:
+            chromium.close()
+    programs = {
+        "httpx": ("I found this useful, especially the comparison of the two timelines.",
+                  "Script Reader"),
+        "curl": ("Good summary of the export rules, thank you for putting it together.",
+                 "Curl Reader"),
+    }
+    statuses = {"chromium": WP_STATUS[wp.sql(
+        "SELECT comment_approved FROM wp_comments WHERE comment_author = 'Priya Nair'")[0][0]]}
+    for client, (text, author) in programs.items():
+        statuses[client] = _program_post(wp, text, author, f"{client}@example.org",
+                                         with_curl=client == "curl")
+    for client, text in [("chromium", browser_text), *[(c, t) for c, (t, _) in programs.items()]]:
+        comment, check = _check_of(service, text)
+        shown[client] = {"wordpress": statuses[client], "service": comment.status,
+                         "request_headers": check.signals.get("request_headers"),
+                         "script ran": check.signals.get("javascript", True),
+                         "fill_seconds": check.signals.get("fill_seconds"),
+                         "reasons": comment.reasons[:2]}
+        assert statuses[client] == comment.status, shown
+    assert shown["chromium"]["service"] == "published", shown
+    assert shown["chromium"]["script ran"] and shown["chromium"]["fill_seconds"] >= 3, shown
+    assert shown["chromium"]["request_headers"] >= BROWSER_MIN_HEADERS, shown
+    for client in programs:
+        assert not shown[client]["script ran"], shown
+        assert shown[client]["request_headers"] < BROWSER_MIN_HEADERS, shown
+        assert shown[client]["service"] == "held", shown
+        assert shown[client]["reasons"][0].startswith("sent by a program, not a browser"), shown
+
+    # A logged-in author (Users -> Add New, role Author): the plugin sends the role.
+    form = _form_fields(wp.admin_page("user-new.php"), 'id="createuser"')
+    created = wp.admin.post(f"{wp.url}/wp-admin/user-new.php", data={
+        **form, "action": "createuser", "user_login": "alex", "email": "alex@example.org",
+        "pass1": "a long author password 1", "pass2": "a long author password 1",
+        "pw_weak": "on", "role": "author", "createuser": "Add New User"})
+    assert created.status_code == 200, created.text[-1000:]
+    author = httpx.Client(timeout=120, follow_redirects=True)
+    author.get(f"{wp.url}/wp-login.php")
+    author.post(f"{wp.url}/wp-login.php", data={
+        "log": "alex", "pwd": "a long author password 1", "wp-submit": "Log In",
+        "testcookie": "1", "redirect_to": f"{wp.url}/wp-admin/"})
+    fields = _form_fields(author.get(f"{wp.url}/", params={"p": "1"}).text, 'id="commentform"')
+    author_text = "Author's note: the figures in the second table were updated this morning."
+    fields.update(comment=author_text, ak_js=str(int((time.time() - 20) * 1000)))
+    sent = author.post(f"{wp.url}/wp-comments-post.php", data=fields, follow_redirects=False)
+    author.close()
+    assert sent.status_code in (302, 303), sent.text[-1500:]
+    comment, check = _check_of(service, author_text)
+    shown["logged-in author"] = {"service": comment.status, "user_roles":
+                                 check.signals.get("user_roles"),
+                                 "user_id": check.signals.get("user_id")}
+    assert check.signals.get("user_roles") == ["author"], shown
+    assert check.signals.get("user_id") not in (None, "0"), shown
+    print(json.dumps(shown, indent=2, default=str))
