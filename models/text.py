@@ -7,7 +7,6 @@ import html
 import re
 import unicodedata
 
-
 _BR = re.compile(r"<br\s*/?>", re.IGNORECASE)
 _TAGS = re.compile(r"</?[a-zA-Z][^>]{0,200}>")
 _SPACES = re.compile(r"[ \t]{2,}")
