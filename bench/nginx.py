@@ -4,6 +4,7 @@ system configuration touched)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import string
 import subprocess
@@ -27,11 +28,15 @@ def config(workdir: Path, listen_port: int, upstream: str, workers: int = 1,
     """Write nginx.conf under ``workdir`` (our server block inside a minimal main block)."""
     workdir.mkdir(parents=True, exist_ok=True)
     server = string.Template(TEMPLATE.read_text(encoding="utf-8")).safe_substitute(
-        COMMENTGUARD_UPSTREAM=upstream, COMMENTGUARD_LISTEN=f"{host}:{listen_port}")
+        COMMENTGUARD_UPSTREAM=upstream, COMMENTGUARD_LISTEN=f"{host}:{listen_port}",
+        COMMENTGUARD_CACHE=str(workdir / "cache"))
     (workdir / "commentguard.conf").write_text(server, encoding="utf-8")
     path = workdir / "nginx.conf"
+    # Started by root (a container, CI), nginx would run its workers as "nobody", who cannot
+    # reach a cache folder inside root's private temporary folders.
+    user = "user root;\n" if os.geteuid() == 0 else ""
     path.write_text(f"""daemon off;
-worker_processes {workers};
+{user}worker_processes {workers};
 pid {workdir}/nginx.pid;
 error_log {workdir}/error.log warn;
 events {{ worker_connections 4096; }}

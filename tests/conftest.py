@@ -283,6 +283,59 @@ def production_app(app: Flask, monkeypatch: pytest.MonkeyPatch) -> Flask:
     return app
 
 
+def wait_until_listening(process: Any, port: int, seconds: float = 30) -> None:
+    """Until ``process`` accepts connections on ``port`` of 127.0.0.1 (it must not exit)."""
+    import socket
+    import time
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            assert process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+
+
+@pytest.fixture
+def gunicorn_port(production_app: Flask) -> Iterator[int]:
+    """gunicorn serving the production app as the Dockerfile runs it, on a free port (its
+    environment is the app's: `production_app` set it)."""
+    import subprocess
+    import sys
+
+    from service.embedded_redis import free_port
+
+    port = free_port()
+    env = {**os.environ, "SECRET_KEY": production_app.config["SECRET_KEY"]}
+    process = subprocess.Popen([sys.executable, "-m", "gunicorn", "service.wsgi:app",
+                                "--bind", f"127.0.0.1:{port}", "--workers", "1"], env=env)
+    try:
+        wait_until_listening(process, port)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+@pytest.fixture
+def nginx_port(gunicorn_port: int, tmp_path: Path) -> Iterator[int]:
+    """The production shape: deploy/nginx/'s front (bench/nginx.py runs it in a folder of its
+    own) before `gunicorn_port`."""
+    from bench import nginx
+    from service.embedded_redis import free_port
+
+    port = free_port()
+    process = nginx.start(tmp_path / "nginx", port, f"127.0.0.1:{gunicorn_port}")
+    try:
+        wait_until_listening(process, port)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
 @pytest.fixture
 def reader(production_app: Flask, client: FlaskClient) -> FlaskClient:
     """The ordinary, untrusted reader (`client`) of the production app."""

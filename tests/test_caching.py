@@ -270,3 +270,54 @@ def test_pages_and_the_script_link_the_versioned_files(client: FlaskClient) -> N
     assert f'src="/embed.js?v={version}"' in client.get(f"/demo/{POST}").get_data(as_text=True)
     script = client.get("/embed.js").get_data(as_text=True)
     assert f'var VERSION = "{version}";' in script  # so it links /embed.css?v=<version>
+
+
+# --- the production front's shared cache (deploy/nginx/) -------------------------------------
+
+
+def _through(port: int, path: str) -> tuple[str, Any]:
+    """GET ``path`` from nginx; returns its X-Cache status and the JSON body (or the text)."""
+    import httpx
+
+    answer = httpx.get(f"http://127.0.0.1:{port}{path}", timeout=10)
+    assert answer.status_code == 200, (path, answer.status_code, answer.text[:300])
+    body = answer.json() if answer.headers["Content-Type"].startswith("application/json") \
+        else answer.text
+    return answer.headers.get("X-Cache", ""), body
+
+
+@pytest.mark.slow
+def test_the_front_serves_the_public_reads_from_its_cache_and_refreshes_them(
+        nginx_port: int, post_comment: Any, run_worker: Any, db: Any) -> None:
+    import time
+
+    _publish(post_comment, run_worker, db)
+    first, listing = _through(nginx_port, LISTING)
+    again, cached = _through(nginx_port, LISTING)
+    assert (first, again) == ("MISS", "HIT") and cached == listing and listing["total"] == 1
+    assert _through(nginx_port, COUNT)[0] == "MISS" and _through(nginx_port, COUNT)[0] == "HIT"
+    # The widget's versioned file: kept a year.
+    script = _through(nginx_port, "/embed.js")[1]
+    versioned = script.split("?v=", 1)[1].split('"', 1)[0].split("'", 1)[0]
+    asset = f"/embed.css?v={versioned}"
+    assert [_through(nginx_port, asset)[0] for _ in range(2)] == ["MISS", "HIT"]
+    # What must stay fresh is never kept: each form gets its own fill-time token.
+    tokens = {_through(nginx_port, f"/api/v1/form-token?post={POST}")[1]["token"]
+              for _ in range(2)}
+    assert len(tokens) == 2
+
+    # A comment published meanwhile: the cached copy serves readers for its max-age (10 s),
+    # then one request revalidates it and the new comment shows.
+    _publish(post_comment, run_worker, db)
+    assert _through(nginx_port, LISTING) == ("HIT", listing)
+    time.sleep(10.5)
+    seen = []
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        status, body = _through(nginx_port, LISTING)
+        seen.append(status)
+        if body["total"] == 2:
+            break
+        time.sleep(0.2)
+    assert body["total"] == 2, seen
+    assert seen[0] in ("STALE", "UPDATING", "EXPIRED"), seen

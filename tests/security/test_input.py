@@ -304,49 +304,12 @@ def test_security_headers(reader) -> None:
     assert "interest-cohort=()" not in answer.headers["Permissions-Policy"]  # obsolete
 
 
-def _wait_until_listening(process: Any, port: int, seconds: float = 30) -> None:
-    """Until ``process`` accepts connections on ``port`` of 127.0.0.1 (it must not exit)."""
-    import socket
-    import time
-
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            assert process.poll() is None and time.monotonic() < deadline
-            time.sleep(0.1)
-
-
-@pytest.fixture
-def gunicorn_url(production_app: Flask, database_url: str, redis_url: str, model_dir: Any
-                 ) -> Any:
-    """gunicorn serving the production app as the Dockerfile runs it, on a port of our own."""
-    import os
-    import subprocess
-    import sys
-
-    port = 8531
-    env = {**os.environ, "APP_ENV": "production", "DATABASE_URL": database_url,
-           "REDIS_URL": redis_url, "MODEL_DIR": str(model_dir),
-           "SECRET_KEY": production_app.config["SECRET_KEY"]}
-    process = subprocess.Popen([sys.executable, "-m", "gunicorn", "service.wsgi:app",
-                                "--bind", f"127.0.0.1:{port}", "--workers", "1"], env=env)
-    try:
-        _wait_until_listening(process, port)
-        yield port
-    finally:
-        process.terminate()
-        process.wait(10)
-
-
 @pytest.mark.slow
-def test_gunicorn_answers_a_chunked_oversized_body_413_and_names_no_version(gunicorn_url
+def test_gunicorn_answers_a_chunked_oversized_body_413_and_names_no_version(gunicorn_port
                                                                            ) -> None:
     import http.client
 
-    connection = http.client.HTTPConnection("127.0.0.1", gunicorn_url, timeout=10)
+    connection = http.client.HTTPConnection("127.0.0.1", gunicorn_port, timeout=10)
     raw = json.dumps(comment(content="z" * 100_000)).encode()
     connection.request("POST", "/api/v1/comments", body=iter([raw[i:i + 8192] for i in
                                                                range(0, len(raw), 8192)]),
@@ -360,32 +323,21 @@ def test_gunicorn_answers_a_chunked_oversized_body_413_and_names_no_version(guni
 
 
 @pytest.mark.slow
-def test_the_nginx_front_names_no_version(gunicorn_url, tmp_path) -> None:
+def test_the_nginx_front_names_no_version(nginx_port) -> None:
     """The production shape's front (deploy/nginx/, as compose and the drills run it) says
     "nginx" at most, on its own pages as on the app's answers."""
     import http.client
 
-    from bench import nginx
-    from service.embedded_redis import free_port
-
-    port = free_port()
-    process = nginx.start(tmp_path / "nginx", port, f"127.0.0.1:{gunicorn_url}")
-    try:
-        _wait_until_listening(process, port)
-        for method, path, body in (("GET", "/healthz", None),
-                                   ("POST", "/api/v1/comments", b"x" * 200_000)):
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-            connection.request(method, path, body=body,
-                               headers={"Content-Type": "application/json"})
-            answer = connection.getresponse()
-            answer.read()
-            server = answer.getheader("Server") or ""
-            assert not re.search(r"[/\d]", server), (path, answer.status, server)
-            connection.close()
-        assert answer.status == 413  # nginx's own page, past client_max_body_size
-    finally:
-        process.terminate()
-        process.wait(10)
+    for method, path, body in (("GET", "/healthz", None),
+                               ("POST", "/api/v1/comments", b"x" * 200_000)):
+        connection = http.client.HTTPConnection("127.0.0.1", nginx_port, timeout=10)
+        connection.request(method, path, body=body, headers={"Content-Type": "application/json"})
+        answer = connection.getresponse()
+        answer.read()
+        server = answer.getheader("Server") or ""
+        assert not re.search(r"[/\d]", server), (path, answer.status, server)
+        connection.close()
+    assert answer.status == 413  # nginx's own page, past client_max_body_size
 
 
 # --- fuzzing the parsers ---------------------------------------------------------------------
