@@ -63,6 +63,9 @@ GENUINE_RATE = 2.0
 BOT_VIRAL_SHARE = 0.5
 # Share of genuine comments that answer a comment of the thread.
 REPLY_SHARE = 0.12
+# Seconds between showing a genuine reader's form (its token) and the load starting: more
+# than the 3 s (service.guard.MIN_FILL_SECONDS) a form must be open for its token to count.
+FORM_FILL_S = 4.0
 # Posts besides the viral one in the counters request (a blog's "related posts" box).
 RELATED_POSTS = 9
 # A request not answered in this long counts as a timeout (slower than every answered one).
@@ -224,7 +227,7 @@ def reader_requests(peer: str) -> list[dict[str, Any]]:
 
 
 def _comment_request(peer: str, kind: str, post: str, comment: Any, xff: str,
-                     parent: int | None) -> dict[str, Any]:
+                     parent: int | None, form_token: str | None = None) -> dict[str, Any]:
     if peer == "isso":
         body: dict[str, Any] = {"text": comment.content, "author": comment.author_name,
                                 "title": post.replace("-", " ").title()}
@@ -239,6 +242,8 @@ def _comment_request(peer: str, kind: str, post: str, comment: Any, xff: str,
             body[theirs] = getattr(comment, ours)
     if parent is not None:
         body["parent" if peer == "isso" else "parent_id"] = parent
+    if form_token is not None:
+        body["form_token"] = form_token
     return {"kind": kind, "method": "POST", "path": path, "xff": xff,
             "body": json.dumps(body, ensure_ascii=False)}
 
@@ -260,16 +265,34 @@ def botnet_requests(peer: str, count: int, addresses: int = BOT_ADDRESSES, seed:
     return out
 
 
-def genuine_requests(peer: str, count: int, thread_ids: list[int], seed: int = 62
-                     ) -> list[dict[str, Any]]:
-    """``count`` genuine comments on the viral post, each from its own address."""
+def genuine_address(i: int) -> str:
+    """The address of the ``i``-th genuine reader (after the botnet's)."""
+    return address(BOT_ADDRESSES + i)
+
+
+def genuine_requests(peer: str, count: int, thread_ids: list[int], seed: int = 62,
+                     form_tokens: list[str] | None = None) -> list[dict[str, Any]]:
+    """``count`` genuine comments on the viral post, each from its own address; with
+    ``form_tokens``, each sent with the token its form was shown with (the widget's)."""
     rng = random.Random(seed)
     ham = [c for c in make_comments(int(count * 1.8) + 50, seed=seed) if not c.spam][:count]
     return [
-        _comment_request(peer, "genuine", VIRAL_POST, comment, address(BOT_ADDRESSES + i),
-                         rng.choice(thread_ids) if rng.random() < REPLY_SHARE else None)
+        _comment_request(peer, "genuine", VIRAL_POST, comment, genuine_address(i),
+                         rng.choice(thread_ids) if rng.random() < REPLY_SHARE else None,
+                         form_tokens[i] if form_tokens else None)
         for i, comment in enumerate(ham)
     ]
+
+
+def form_tokens(port: int, count: int) -> list[str]:
+    """What each genuine reader's widget fetches when it shows the comment form (through the
+    front, from the reader's own address): a form token for the viral post."""
+    import httpx
+
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+        return [http.get("/api/v1/form-token", params={"post": VIRAL_POST},
+                         headers={"X-Forwarded-For": genuine_address(i)}).json()["token"]
+                for i in range(count)]
 
 
 def seed_requests(count: int) -> list[dict[str, Any]]:
@@ -415,7 +438,14 @@ def run_ours(args: argparse.Namespace, result: dict[str, Any]) -> None:
         loads.wait()
         bots = botnet_requests("ours", int(BOT_RATE * scale * seconds) + 1,
                                round(BOT_ADDRESSES * scale))
-        genuine = genuine_requests("ours", int(GENUINE_RATE * scale * seconds) + 1, thread_ids)
+        # Genuine readers comment through the widget: each form was shown (its token
+        # fetched) before the load starts, at least the 3 s a person needs before sending.
+        # The botnet posts straight to the API, without tokens.
+        count = int(GENUINE_RATE * scale * seconds) + 1
+        shown_at = time.monotonic()
+        genuine = genuine_requests("ours", count, thread_ids,
+                                   form_tokens=form_tokens(port, count))
+        time.sleep(max(0.0, shown_at + FORM_FILL_S - time.monotonic()))
         first_id = service.max_id() + 1
 
         samples: list[tuple[float, int]] = []

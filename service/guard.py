@@ -50,6 +50,8 @@ class TooManyRequestsError(ServiceError):
     status = 429
     title = "Too Many Requests"
     type_slug = "rate-limited"
+    # True once the refusal is counted (service.metrics), by the limits' own round trip.
+    counted = False
 
     def __init__(self, detail: str, retry_after: int) -> None:
         super().__init__(detail)
@@ -95,11 +97,29 @@ def issue_form_token(post: str) -> str:
     return _serializer().dumps({"p": post, "n": secrets.token_urlsafe(TOKEN_NONCE_BYTES)})
 
 
+def ripe_token_key(post: str, form_token: str | None) -> str | None:
+    """The "used" key of ``form_token`` if it is genuine, unexpired, for ``post`` and at least
+    MIN_FILL_SECONDS old (a form a reader took the time to fill in); else None. Whether it was
+    used before is Redis's to say (`limits.check_submission` spends it)."""
+    if not form_token:
+        return None
+    try:
+        data, issued = _serializer().loads(form_token, max_age=FORM_TOKEN_MAX_AGE,
+                                           return_timestamp=True)
+    except BadSignature:  # SignatureExpired too
+        return None
+    if not isinstance(data, dict) or data.get("p") != post or \
+            time.time() - issued.timestamp() < MIN_FILL_SECONDS:
+        return None
+    return _used_key(form_token)
+
+
 def check_bot_traps(post: str, honeypot: str | None, form_token: str | None,
-                    redis: Redis | None = None) -> Verdict:
+                    redis: Redis | None = None, unused: bool | None = None) -> Verdict:
     """Honeypot, fill time and single use. A missing token is fine (API clients); a forged
     one is not. With ``redis``, a valid token is spent: a second comment with it is held.
-    Redis down: the token is not checked for reuse."""
+    Redis down: the token is not checked for reuse. ``unused``: what spending it in the
+    limits' round trip found (`limits.check_submission`): then it is not spent again."""
     if honeypot:
         return Verdict("honeypot field filled in")
     if not form_token:
@@ -115,18 +135,22 @@ def check_bot_traps(post: str, honeypot: str | None, form_token: str | None,
         return Verdict("form token from another post")
     elapsed = time.time() - issued.timestamp()
     # Both reasons begin as service.rules.GUARD_HOLD_REASONS says: the worker holds them.
-    if redis is not None and not _spend(redis, form_token):
+    first_use = unused if unused is not None else redis is None or _spend(redis, form_token)
+    if not first_use:
         return Verdict(hold_reason="form token used before (a form serves one comment)")
     if elapsed < MIN_FILL_SECONDS:
         return Verdict(hold_reason=f"form sent {max(elapsed, 0):.1f} s after it was shown")
     return Verdict()
 
 
+def _used_key(form_token: str) -> str:
+    return USED_TOKEN_KEY + hashlib.sha256(form_token.encode()).hexdigest()[:32]
+
+
 def _spend(redis: Redis, form_token: str) -> bool:
     """Mark the token used; False if it already was. Redis down: True (let it pass)."""
-    key = USED_TOKEN_KEY + hashlib.sha256(form_token.encode()).hexdigest()[:32]
     try:
-        return bool(redis.set(key, 1, ex=FORM_TOKEN_MAX_AGE, nx=True))
+        return bool(redis.set(_used_key(form_token), 1, ex=FORM_TOKEN_MAX_AGE, nx=True))
     except RedisError:
         log.warning("form token reuse not checked: Redis unavailable")
         return True

@@ -26,7 +26,8 @@ from redis import Redis
 from redis.exceptions import NoScriptError, RedisError
 
 from service import auth, queue
-from service.guard import TooManyRequestsError, too_fast_message
+from service.guard import FORM_TOKEN_MAX_AGE, TooManyRequestsError, too_fast_message
+from service.metrics import REFUSALS_KEY
 
 log = logging.getLogger(__name__)
 
@@ -98,31 +99,50 @@ def rate_limiter() -> MovingWindowRateLimiter:
     return cast(MovingWindowRateLimiter, current_app.extensions["rate_limiter"])
 
 
-# KEYS: the limits' windows (in the order they are tried), then the flood keys.
-# ARGV: now, the number of windows, each window's amount and seconds, the flood seconds.
-# The windows are lists of hit times, newest first, as Flask-Limiter's moving window keeps
-# them: full and its oldest hit inside the window means the limit is reached.
+# KEYS: the refusals counter (service.metrics), a fresh form token's "used" key (when ARGV[3]
+# is 1), the limits' windows (in the order they are tried), then the flood keys. ARGV: now,
+# the number of windows, whether a token key is given, whether to spend it, each window's
+# amount, seconds and whether a fresh token passes it (the per-post windows), then the flood
+# seconds and the token's lifetime. The windows are lists of hit times, newest first, as
+# Flask-Limiter's moving window keeps them: full and its oldest hit inside the window means
+# the limit is reached. A refusal is counted here (no second round trip to count it). The
+# answer's last element says whether the token was unused (1), used before (0) or not given
+# (-1).
 _SUBMISSION_LUA = """
 local now = tonumber(ARGV[1])
 local windows = tonumber(ARGV[2])
+local has_token = tonumber(ARGV[3])
+local first = 1 + has_token
+local fresh = -1
+if has_token == 1 then
+  fresh = redis.call('exists', KEYS[2]) == 0 and 1 or 0
+end
 for i = 1, windows do
-  local amount = tonumber(ARGV[1 + 2 * i])
-  local seconds = tonumber(ARGV[2 + 2 * i])
-  local oldest = redis.call('lindex', KEYS[i], amount - 1)
-  if oldest and tonumber(oldest) >= now - seconds then
-    return {'limit', i, tostring(tonumber(oldest) + seconds)}
+  local key = KEYS[first + i]
+  local amount = tonumber(ARGV[2 + 3 * i])
+  local seconds = tonumber(ARGV[3 + 3 * i])
+  if not (fresh == 1 and ARGV[4 + 3 * i] == '1') then
+    local oldest = redis.call('lindex', key, amount - 1)
+    if oldest and tonumber(oldest) >= now - seconds then
+      redis.call('incr', KEYS[1])
+      return {'limit', i, tostring(tonumber(oldest) + seconds), fresh}
+    end
+    redis.call('lpush', key, ARGV[1])
+    redis.call('ltrim', key, 0, amount - 1)
+    redis.call('expire', key, seconds)
   end
-  redis.call('lpush', KEYS[i], ARGV[1])
-  redis.call('ltrim', KEYS[i], 0, amount - 1)
-  redis.call('expire', KEYS[i], seconds)
 end
-local flood = tonumber(ARGV[3 + 2 * windows])
-for j = windows + 1, #KEYS do
+local flood = tonumber(ARGV[5 + 3 * windows])
+for j = first + windows + 1, #KEYS do
   if not redis.call('set', KEYS[j], 1, 'EX', flood, 'NX') then
-    return {'flood', j, tostring(redis.call('ttl', KEYS[j]))}
+    redis.call('incr', KEYS[1])
+    return {'flood', j, tostring(redis.call('ttl', KEYS[j])), fresh}
   end
 end
-return {'ok'}
+if fresh == 1 and ARGV[4] == '1' then
+  redis.call('set', KEYS[2], 1, 'EX', tonumber(ARGV[6 + 3 * windows]))
+end
+return {'ok', fresh}
 """
 _SUBMISSION_SHA = hashlib.sha1(_SUBMISSION_LUA.encode()).hexdigest()
 
@@ -144,6 +164,12 @@ def _windows(per_ip_setting: str, per_post_setting: str) -> tuple[_Window, ...]:
     return tuple(sorted(windows, key=lambda w: w.item.get_expiry()))
 
 
+class FloodError(TooManyRequestsError):
+    """Flood control: this address or e-mail sent a comment moments ago (counted already)."""
+
+    counted = True
+
+
 class RateLimitedError(TooManyRequestsError):
     """A submission limit is reached; ``limit`` keeps the rule for developers."""
 
@@ -156,31 +182,46 @@ class RateLimitedError(TooManyRequestsError):
             detail = too_fast_message(wait)
         super().__init__(detail, retry_after=wait)
         self.extensions["limit"] = str(window.item)
+        self.counted = True
+
+
+def flood_keys(email: str | None) -> list[str]:
+    """The flood marks a stored comment leaves: its address's and its e-mail's."""
+    keys = [f"flood:ip:{client_network()}"]
+    if email:
+        keys.append(f"flood:email:{email}")
+    return keys
 
 
 def check_submission(redis: Redis, email: str | None, flood_seconds: int,
-                     *, flood: bool = True, windows: bool = True) -> None:
+                     *, flood: bool = True, windows: bool = True,
+                     token_key: str | None = None) -> bool | None:
     """Count this submission against its limits and, with ``flood``, set its flood marks,
     in one round trip; 429 (TooManyRequestsError) if a limit or a mark stops it.
     ``flood=False``: the limits only (a submission refused for another reason still counts,
     as it did when the limits ran before everything else); ``windows=False``: flood control
-    alone (the limits were counted already). Redis down: let it pass."""
+    alone (the limits were counted already). Redis down: let it pass.
+
+    ``token_key``: the "used" key of the form token it came with, when that token is genuine,
+    for this post and old enough (`guard.ripe_token_key`). Unused, it lets the comment past
+    the per-post limit (a reader who loaded the form is not refused with the bots posting
+    straight to the API on a viral post), and the call with ``flood`` spends it. Returns
+    whether the token was unused (None: no token, or Redis down)."""
     config = current_app.config
     limited = _windows(str(config["RATE_LIMIT_PER_IP"]), str(config["RATE_LIMIT_PER_POST"])) \
         if windows else ()
     network = client_network()
-    keys = [f"limit:{w.scope}:{network if w.scope == 'ip' else post_key()}:"
-            f"{w.item.amount}/{w.item.get_expiry()}" for w in limited]
-    args: list[Any] = [repr(time.time()), len(limited)]
+    keys = [REFUSALS_KEY, token_key] if token_key else [REFUSALS_KEY]
+    keys += [f"limit:{w.scope}:{network if w.scope == 'ip' else post_key()}:"
+             f"{w.item.amount}/{w.item.get_expiry()}" for w in limited]
+    args: list[Any] = [repr(time.time()), len(limited), int(bool(token_key)), int(flood)]
     for window in limited:
-        args += [window.item.amount, window.item.get_expiry()]
-    args.append(flood_seconds)
+        args += [window.item.amount, window.item.get_expiry(), int(window.scope == "post")]
+    args += [flood_seconds, FORM_TOKEN_MAX_AGE]
     if flood and flood_seconds > 0:
-        keys.append(f"flood:ip:{network}")
-        if email:
-            keys.append(f"flood:email:{email}")
-    if not keys:
-        return
+        keys += flood_keys(email)
+    if len(keys) == 1:  # nothing to count or mark
+        return None
     try:
         try:
             verdict = redis.evalsha(_SUBMISSION_SHA, len(keys), *keys, *args)
@@ -188,11 +229,13 @@ def check_submission(redis: Redis, email: str | None, flood_seconds: int,
             verdict = redis.eval(_SUBMISSION_LUA, len(keys), *keys, *args)
     except RedisError:
         log.warning("rate limits and flood control skipped: Redis unavailable")
-        return
+        return None
     if verdict[0] == b"limit":
         reset_at = float(verdict[2])
         raise RateLimitedError(limited[int(verdict[1]) - 1],
                                max(int(reset_at - time.time()) + 1, 1))
     if verdict[0] == b"flood":
         wait = max(int(verdict[2]), 1)
-        raise TooManyRequestsError(too_fast_message(wait), retry_after=wait)
+        raise FloodError(too_fast_message(wait), retry_after=wait)
+    fresh = int(verdict[-1])
+    return None if fresh < 0 else bool(fresh)

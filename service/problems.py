@@ -34,15 +34,16 @@ def problem(
     type_: str = "about:blank",
     title: str | None = None,
     extensions: dict[str, Any] | None = None,
+    counted: bool = False,
 ) -> Response:
-    """A problem+json response."""
+    """A problem+json response (a 429 is counted as a refusal unless ``counted`` already)."""
     body: dict[str, Any] = {
         **(extensions or {}),
         "type": type_,
         "title": title or HTTPStatus(status).phrase,
         "status": status,
     }
-    if status == 429:  # every refusal is built here: rate limits and flood control
+    if status == 429 and not counted:  # every refusal is built here
         metrics.count_refusal(queue.redis())
     if detail:
         body["detail"] = detail
@@ -100,7 +101,8 @@ def from_service_error(error: ServiceError) -> Response:
     if error.status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="moderation"'
     return problem(error.status, error.detail, errors=error.errors, headers=headers,
-                   title=error.title, extensions=error.extensions)
+                   title=error.title, extensions=error.extensions,
+                   counted=getattr(error, "counted", False))
 
 
 def from_database_error(error: Exception) -> Response:

@@ -198,6 +198,42 @@ def test_rate_limit_per_post(app, client) -> None:
     assert elsewhere.status_code == 202
 
 
+def test_a_reader_who_filled_in_the_form_passes_a_busy_posts_limit_once(app, client, db
+                                                                       ) -> None:
+    # The day a post goes viral, bots posting straight to the API fill the per-post limit;
+    # a reader whose form (the widget's token) was shown 3 s or more before still gets in.
+    app.config.update(TRUSTED_IPS=[], FLOOD_SECONDS=0, RATE_LIMIT_PER_POST="2/minute")
+    for i in range(2):
+        assert _post(client, post="hot", content=f"bot {i}").status_code == 202
+    assert _post(client, post="hot", content="bot 2").status_code == 429
+    token = _token(app, "hot", 20)
+    reader = _post(client, post="hot", content="A reader's comment.", form_token=token)
+    assert reader.status_code == 202
+    assert db.get(Comment, reader.get_json()["id"]).reasons is None  # spent, not "used before"
+    # Once only: the same token again counts like any comment (and would be held as reused).
+    assert _post(client, post="hot", content="The bot copied it.", form_token=token
+                 ).status_code == 429
+    # Neither a token shown a second ago, nor one of another post, nor a forged one.
+    for other in (_token(app, "hot", 1), _token(app, "calm", 20), "forged.token.value"):
+        assert _post(client, post="hot", content=f"With {other[:8]}", form_token=other
+                     ).status_code == 429, other
+    # A comment refused after its token was spent (a reply to a comment not shown) gives
+    # the token back: the corrected form still passes.
+    kept = _token(app, "hot", 20)
+    assert _post(client, post="hot", content="A reply.", parent_id=999_999,
+                 form_token=kept).status_code == 422
+    assert _post(client, post="hot", content="A reply.", form_token=kept).status_code == 202
+    # A reader refused by flood control keeps the token for the retry.
+    app.config["FLOOD_SECONDS"] = 60
+    patient = _token(app, "hot", 20)
+    assert _post(client, ip="198.51.100.61", post="calm", content="first").status_code == 202
+    assert _post(client, ip="198.51.100.61", post="hot", content="second",
+                 form_token=patient).status_code == 429
+    app.extensions["redis"].delete("flood:ip:198.51.100.61")
+    assert _post(client, ip="198.51.100.61", post="hot", content="second",
+                 form_token=patient).status_code == 202
+
+
 def test_idempotency_key_returns_the_same_comment(client, db) -> None:
     headers = {"Idempotency-Key": "form-123"}
     body = {"post": "p", "author_name": "Ann", "content": "Once only"}

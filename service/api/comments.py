@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import logging
@@ -13,6 +14,7 @@ from flask import current_app, jsonify, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import RAISE
+from redis.exceptions import RedisError
 from sqlalchemy import Connection, Table, bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
@@ -168,22 +170,38 @@ class Comments(MethodView):
             # Refused before its limits were counted (a bad body, a closed post, a
             # duplicate): it counts all the same, and a limit it reaches answers first.
             submission.count_limits()
+            submission.undo_marks()  # refused: as if it had never come, bar the counts
             raise
 
 
 @dataclass(slots=True)
 class _Submission:
     """Whether this submission is exempt from limits and flood control (a trusted IP, a
-    moderator), and whether it was counted against the rate limits yet."""
+    moderator), whether it was counted against the rate limits yet, and the "used" key of
+    the ripe form token it came with (it passes the per-post limit once)."""
 
     exempt: bool
     counted: bool
+    token_key: str | None = None
+    spent: bool = False
+    flood_marks: tuple[str, ...] = ()
 
     def count_limits(self) -> None:
         """Count it against the limits alone (no flood mark), once."""
         if not self.counted:
             self.counted = True
-            limits.check_submission(queue.redis(), None, 0, flood=False)
+            limits.check_submission(queue.redis(), None, 0, flood=False,
+                                    token_key=self.token_key)
+
+    def undo_marks(self) -> None:
+        """A comment refused after its limits' round trip (a closed post, a duplicate, a
+        reply to a comment not shown) leaves no flood mark (the reader's next comment is not
+        "too fast") and gives its form token back (the corrected form still passes)."""
+        keys = [*self.flood_marks, *([self.token_key] if self.spent and self.token_key else [])]
+        self.spent, self.flood_marks = False, ()
+        if keys:
+            with contextlib.suppress(RedisError):
+                queue.redis().delete(*keys)
 
 
 def _submit(submission: _Submission) -> Any:
@@ -191,6 +209,7 @@ def _submit(submission: _Submission) -> Any:
     fields = parse_body(_COMMENT_IN)
     honeypot, form_token = fields.pop("hp_website"), fields.pop("form_token")
     fields.pop("return_to")  # read by html_form.answer, for a browser's plain form
+    submission.token_key = guard.ripe_token_key(fields["post"], form_token)
     reader_id = readers.id_from(current_app.config["SECRET_KEY"],
                                 fields.pop("reader_token")) or readers.new_id()
     # The busiest route: SQLAlchemy core on the request session's connection (the ORM's
@@ -200,6 +219,24 @@ def _submit(submission: _Submission) -> Any:
         submission.count_limits()  # a limited retry gets 429, not its comment
         if (existing := _by_key(connection, key, fields)) is not None:
             return existing
+    ip = _client_ip()
+    unused = None
+    if not submission.exempt:
+        # The limits (unless counted above), flood control and spending the form token:
+        # one round trip, before any SQL, so that a flood's refusals cost the least.
+        windows = not submission.counted
+        submission.counted = True
+        try:
+            unused = limits.check_submission(
+                queue.redis(), fields.get("author_email"), current_app.config["FLOOD_SECONDS"],
+                windows=windows, token_key=submission.token_key)
+            submission.spent = bool(unused)
+            if current_app.config["FLOOD_SECONDS"] > 0:
+                submission.flood_marks = tuple(limits.flood_keys(fields.get("author_email")))
+        except limits.FloodError:
+            # A reader who sent the same comment again moments ago: 409 says it is in.
+            guard.check_duplicate(connection, fields, ip)
+            raise
     closed = connection.scalar(_CLOSED, {"post": fields["post"]})
     if closed:
         raise ForbiddenError("Comments are closed on this post.")
@@ -211,18 +248,11 @@ def _submit(submission: _Submission) -> Any:
             raise InvalidFieldError(
                 "parent_id", "The comment you replied to is no longer shown on this post."
             )
-    ip = _client_ip()
     # Identical submissions wait here for each other until the first one commits, so
     # the others find it (409) instead of all passing the check at once.
     guard.lock_duplicates(connection, fields, ip)
     guard.check_duplicate(connection, fields, ip)
-    if not submission.exempt:
-        # The limits (unless counted above) and flood control: one round trip.
-        windows = not submission.counted
-        submission.counted = True
-        limits.check_submission(queue.redis(), fields.get("author_email"),
-                                current_app.config["FLOOD_SECONDS"], windows=windows)
-    trap = guard.check_bot_traps(fields["post"], honeypot, form_token, queue.redis())
+    trap = guard.check_bot_traps(fields["post"], honeypot, form_token, queue.redis(), unused)
     now = utcnow()
     secret, secret_hash = new_secret()
     row = {
