@@ -283,6 +283,29 @@ def production_app(app: Flask, monkeypatch: pytest.MonkeyPatch) -> Flask:
     return app
 
 
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run", "--disable-sync"]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """One headless Chromium for the session (the web pages' tests, tests/browser/, and the
+    WordPress ones): Debian's, driven by Playwright (never `playwright install`); fails
+    (never skips) when it is missing. One per session: Playwright's sync API cannot start a
+    second inside the first's event loop."""
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: run `make test` (it installs Debian's chromium) "
+                    "or `apt-get install chromium`.", pytrace=False)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
 def wait_until_listening(process: Any, port: int, seconds: float = 30) -> None:
     """Until ``process`` accepts connections on ``port`` of 127.0.0.1 (it must not exit)."""
     import socket

@@ -14,28 +14,10 @@ from flask import Flask
 from playwright.sync_api import expect
 from werkzeug.serving import make_server
 
-CHROMIUM = Path("/usr/bin/chromium")
 # Screenshots a test run leaves for people to look at (git-ignored).
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-sync"]
 # Generous enough for a loaded CI machine, short enough that a broken page fails fast.
 TIMEOUT_MS = 10_000
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    """One headless Chromium for the session; fails (never skips) when it is missing."""
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: run `make test` (it installs Debian's chromium) "
-                    "or `apt-get install chromium`.", pytrace=False)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

@@ -335,36 +335,29 @@ def _connected(wp: WordPress, service: Service) -> None:
 
 
 def test_the_plugins_signals_tell_a_browser_from_a_program(wordpress: WordPress,
-                                                          comment_service: Service) -> None:
+                                                          comment_service: Service,
+                                                          browser: Any) -> None:
     """Chromium fills in WordPress's comment form; httpx and curl post the same form as
     programs do; a logged-in author comments. What the plugin forwarded, per client, is
     printed (`pytest -s`): the figures behind service.blog_signals.BROWSER_MIN_HEADERS."""
-    from playwright.sync_api import sync_playwright
-
     from service.blog_signals import BROWSER_MIN_HEADERS
-    from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
 
     wp, service = wordpress, comment_service
     _connected(wp, service)
     shown: dict[str, Any] = {}
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: run `make test` (it installs Debian's chromium)",
-                    pytrace=False)
     browser_text = ("The part about the supply chain matches what I saw at a previous job: "
                     "lead times for accelerators were the real constraint, not the price.")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = chromium.new_page()
-            page.goto(f"{wp.url}/?p=1")
-            page.fill("#author", "Priya Nair")
-            page.fill("#email", "priya.nair@example.org")
-            page.fill("#comment", browser_text)
-            page.wait_for_timeout(4_000)  # a reader takes longer than the 3 s a bot needs
-            with page.expect_navigation(timeout=120_000):
-                page.click("#submit")
-        finally:
-            chromium.close()
+    page = browser.new_page()
+    try:
+        page.goto(f"{wp.url}/?p=1")
+        page.fill("#author", "Priya Nair")
+        page.fill("#email", "priya.nair@example.org")
+        page.fill("#comment", browser_text)
+        page.wait_for_timeout(4_000)  # a reader takes longer than the 3 s a bot needs
+        with page.expect_navigation(timeout=120_000):
+            page.click("#submit")
+    finally:
+        page.close()
     programs = {
         "httpx": ("I found this useful, especially the comparison of the two timelines.",
                   "Script Reader"),
