@@ -306,11 +306,12 @@ def test_the_front_serves_the_public_reads_from_its_cache_and_refreshes_them(
               for _ in range(2)}
     assert len(tokens) == 2
 
-    # A comment published meanwhile: the cached copy serves readers for its max-age (10 s),
-    # then one request revalidates it and the new comment shows.
+    # A comment published meanwhile: the cached copy serves readers for its max-age (10 s;
+    # nginx counts whole seconds, so up to 11), then one request revalidates it while the
+    # others get the old copy, and the new comment shows.
     _publish(post_comment, run_worker, db)
     assert _through(nginx_port, LISTING) == ("HIT", listing)
-    time.sleep(10.5)
+    time.sleep(10)
     seen = []
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -320,4 +321,4 @@ def test_the_front_serves_the_public_reads_from_its_cache_and_refreshes_them(
             break
         time.sleep(0.2)
     assert body["total"] == 2, seen
-    assert seen[0] in ("STALE", "UPDATING", "EXPIRED"), seen
+    assert {"STALE", "UPDATING", "EXPIRED"} & set(seen), seen

@@ -393,7 +393,9 @@ def _scoring_stalled(timeout: float) -> bool:
                         connection=scoring.connection, serializer=scoring.serializer)
     except NoSuchJobError:
         return False
-    if job.enqueued_at is None or job.get_status() != JobStatus.QUEUED:
+    # The status read with the job (refresh=False): a job that finished meanwhile has its
+    # hash deleted at once, and a second read would raise instead of saying "not queued".
+    if job.enqueued_at is None or job.get_status(refresh=False) != JobStatus.QUEUED:
         return False
     enqueued = job.enqueued_at
     if enqueued.tzinfo is None:
