@@ -321,6 +321,16 @@ def wait_until_listening(process: Any, port: int, seconds: float = 30) -> None:
             time.sleep(0.1)
 
 
+def _listening(process: Any, port: int) -> Iterator[int]:
+    """A fixture's life of a server ``process``: ``port`` once it listens, then stopped."""
+    try:
+        wait_until_listening(process, port)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
 @pytest.fixture
 def gunicorn_port(production_app: Flask) -> Iterator[int]:
     """gunicorn serving the production app as the Dockerfile runs it, on a free port (its
@@ -334,12 +344,7 @@ def gunicorn_port(production_app: Flask) -> Iterator[int]:
     env = {**os.environ, "SECRET_KEY": production_app.config["SECRET_KEY"]}
     process = subprocess.Popen([sys.executable, "-m", "gunicorn", "service.wsgi:app",
                                 "--bind", f"127.0.0.1:{port}", "--workers", "1"], env=env)
-    try:
-        wait_until_listening(process, port)
-        yield port
-    finally:
-        process.terminate()
-        process.wait(10)
+    yield from _listening(process, port)
 
 
 @pytest.fixture
@@ -350,13 +355,8 @@ def nginx_port(gunicorn_port: int, tmp_path: Path) -> Iterator[int]:
     from service.embedded_redis import free_port
 
     port = free_port()
-    process = nginx.start(tmp_path / "nginx", port, f"127.0.0.1:{gunicorn_port}")
-    try:
-        wait_until_listening(process, port)
-        yield port
-    finally:
-        process.terminate()
-        process.wait(10)
+    yield from _listening(nginx.start(tmp_path / "nginx", port, f"127.0.0.1:{gunicorn_port}"),
+                          port)
 
 
 @pytest.fixture
