@@ -167,8 +167,9 @@ class Comments(MethodView):
         try:
             return _submit(submission)
         except Exception:
-            # Refused before its limits were counted (a bad body, a closed post, a
-            # duplicate): it counts all the same, and a limit it reaches answers first.
+            # Refused before its limits were counted (a bad body, a key reused with another
+            # body): it counts all the same, and a limit it reaches answers first. Refused
+            # after (a closed post, a duplicate, a hidden parent): its marks are undone.
             submission.count_limits()
             submission.undo_marks()  # refused: as if it had never come, bar the counts
             raise
