@@ -611,14 +611,6 @@ def run_isso(args: argparse.Namespace, result: dict[str, Any]) -> None:
 
 # -- report ------------------------------------------------------------------------------------
 
-def _f(value: Any, digits: int = 0) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float) and value == float("inf"):
-        return "never"
-    return f"{value:,.{digits}f}"
-
-
 def verdicts(result: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
     """(target, measured, goal, met) for every target of the issue."""
     ours = result["ours"]
@@ -637,10 +629,10 @@ def verdicts(result: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
                 ">= 1x", drain_rate >= ingest_rate))
     # None: no comment of that phase was accepted (a broken run), which is not a pass.
     p99 = ours["steady"]["50"]["decision_ms"]["p99"]
-    out.append(("decision p99 at 50%", f"{_f(p99)} ms", "<= 250 ms",
+    out.append(("decision p99 at 50%", f"{viral.figure(p99)} ms", "<= 250 ms",
                 p99 is not None and p99 <= 250))
     p50 = ours["idle"]["decision_ms"]["p50"]
-    out.append(("decision p50 idle", f"{_f(p50)} ms", "<= 20 ms",
+    out.append(("decision p50 idle", f"{viral.figure(p50)} ms", "<= 20 ms",
                 p50 is not None and p50 <= 20))
     cond = ours.get("conditional_reads")
     if cond and "isso" in result and "reads" in result["isso"]:
@@ -675,7 +667,7 @@ def table(result: dict[str, Any]) -> str:
 
     def line(name: str, a: Any, b: Any = None, digits: int = 0, ratio: bool = False) -> None:
         r = f"{a / b:.2f}x" if ratio and a and b else ""
-        rows.append(f"| {name} | {_f(a, digits)} | {_f(b, digits)} | {r} |")
+        rows.append(f"| {name} | {viral.figure(a, digits)} | {viral.figure(b, digits)} | {r} |")
 
     pi = peer["ingest"] if peer else {}
     pr = peer["reads"] if peer else {}
@@ -716,9 +708,9 @@ def table(result: dict[str, Any]) -> str:
     for name, lv in levels:
         d = lv["decision_ms"]
         rows.append(
-            f"| {name} | {lv['offered_rps']:.0f} | {lv['accepted']} | {_f(lv['http_p50_ms'], 1)}"
-            f" | {_f(d['p50'])} / {_f(d['p95'])} / {_f(d['p99'])}"
-            f" | {_f(lv['decided_at_ms']['p50'])} / {_f(lv['decided_at_ms']['p99'])}"
+            f"| {name} | {lv['offered_rps']:.0f} | {lv['accepted']} | {viral.figure(lv['http_p50_ms'], 1)}"
+            f" | {viral.figure(d['p50'])} / {viral.figure(d['p95'])} / {viral.figure(d['p99'])}"
+            f" | {viral.figure(lv['decided_at_ms']['p50'])} / {viral.figure(lv['decided_at_ms']['p99'])}"
             f" | {lv['pending_max']}"
             f" | {lv['pending_slope_per_s']:+.1f} | {lv['queue_max']}"
             f" | {'yes' if lv['backlog_flat'] else 'no'} | {lv['generator_cpu_s']:.2f} |")

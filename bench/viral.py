@@ -657,7 +657,8 @@ def run(args: argparse.Namespace, result: dict[str, Any]) -> None:
         run_isso(args, result)
 
 
-def _f(value: Any, digits: int = 0) -> str:
+def figure(value: Any, digits: int = 0) -> str:
+    """A measured number as the report tables print it ("-": not measured; "never")."""
     if value is None:
         return "-"
     if isinstance(value, float) and value == float("inf"):
@@ -672,7 +673,7 @@ def verdicts(result: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
         return []
     peer = result["viral"].get("isso", {}).get("reads")
     reads = ours["reads"]["p99_ms"]
-    beside = f" (Isso {_f(peer['p99_ms'])} ms)" if peer else ""
+    beside = f" (Isso {figure(peer['p99_ms'])} ms)" if peer else ""
     genuine = ours["genuine"]
     refused = sum(n for k, n in genuine["outcomes"].items() if k.startswith("refused"))
     p99 = genuine["decided_ms"]["p99"]
@@ -684,9 +685,9 @@ def verdicts(result: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
     stopped = sum(n for k, n in bots.items() if k.startswith("refused") or k == "spam")
     share = stopped / max(ours["botnet"]["sent"], 1)
     return [
-        ("viral: reads p99", f"{_f(reads)} ms{beside}", f"< {READS_P99_GOAL_MS:.0f} ms",
+        ("viral: reads p99", f"{figure(reads)} ms{beside}", f"< {READS_P99_GOAL_MS:.0f} ms",
          reads is not None and reads < READS_P99_GOAL_MS),
-        ("viral: genuine decided p99", f"{_f(p99)} ms ({genuine['decided_ms']['count']} "
+        ("viral: genuine decided p99", f"{figure(p99)} ms ({genuine['decided_ms']['count']} "
          f"accepted, {refused} of {genuine['sent']} refused)",
          f"< {GENUINE_P99_GOAL_MS:.0f} ms", p99 is not None and p99 < GENUINE_P99_GOAL_MS),
         ("viral: 5xx", str(ours["server_errors_5xx"]), "0", ours["server_errors_5xx"] == 0),
@@ -712,7 +713,7 @@ def table_rows(result: dict[str, Any]) -> list[str]:
             "| Viral post | Ours | Isso |", "|---|---:|---:|"]
 
     def line(name: str, a: Any, b: Any = None, digits: int = 0) -> None:
-        rows.append(f"| {name} | {_f(a, digits)} | {_f(b, digits)} |")
+        rows.append(f"| {name} | {figure(a, digits)} | {figure(b, digits)} |")
 
     r = ours["reads"]
     line("reads offered /s", r["offered_rps"], pr.get("offered_rps"))
@@ -738,8 +739,8 @@ def table_rows(result: dict[str, Any]) -> list[str]:
         f"| botnet outcomes | {_outcomes(ours['botnet']['outcomes'])} |",
         f"| genuine sent | {g['sent']} |",
         f"| genuine outcomes | {_outcomes(g['outcomes'])} |",
-        f"| genuine POST to decided_at p50 / p99 ms | {_f(g['decided_ms']['p50'])} /"
-        f" {_f(g['decided_ms']['p99'])} |",
+        f"| genuine POST to decided_at p50 / p99 ms | {figure(g['decided_ms']['p50'])} /"
+        f" {figure(g['decided_ms']['p99'])} |",
         "| accepted (202) / rows stored / stored but the 202 lost to a timeout / duplicates /"
         " undecided / rows without one decision event |"
         + " / ".join(f" {ours['integrity'][k]}" for k in (
