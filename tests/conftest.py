@@ -203,6 +203,11 @@ class _CountingWorker(SimpleWorker):
         super().handle_job_success(*args, **kwargs)
         self.succeeded += 1
 
+    def subscribe(self) -> None:
+        """No channel for RQ's worker commands (no test sends one): redis-py's pubsub thread,
+        woken by the teardown's UNSUBSCRIBE reply just before its stop, could wait 60 s for
+        a subscription that never came, and the burst's teardown with it."""
+
 
 @pytest.fixture
 def run_worker(app: Flask) -> Callable[[], int]:
