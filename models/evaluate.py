@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from models.artifacts import ArtifactStore
-from models.data import Example, deduplicate, load_paths, starter_corpus
+from models.data import Example, deduplicate, load_paths, own_data, starter_corpus
 from models.evaluation import all_metrics
 from models.explain import score
 from models.policy import Band, Thresholds
@@ -141,8 +141,10 @@ def leave_one_group_out(examples: Sequence[Example], extra_training: Sequence[Ex
     bands: list[str] = []
     for held_out in groups:
         test = [e for e in examples if e.group == held_out]
-        pipeline, metadata = train([e for e in examples if e.group != held_out]
-                                   + list(extra_training))
+        others = [e for e in examples if e.group != held_out]
+        # Beside the starter corpus, the other groups are the site's own labels.
+        pipeline, metadata = train(own_data(others) + list(extra_training) if extra_training
+                                   else others)
         group_scores = _scores(pipeline, test)
         thresholds = Thresholds(**metadata["thresholds"])
         per_group[held_out] = all_metrics([e.label for e in test], group_scores, thresholds)

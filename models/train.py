@@ -20,7 +20,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import Pipeline
 
 from models.artifacts import ArtifactStore
-from models.data import Example, data_hash, deduplicate, load_paths, starter_corpus
+from models.data import Example, data_hash, deduplicate, load_paths, own_data, starter_corpus
 from models.evaluation import all_metrics
 from models.pipeline import SEED, build_pipeline
 from models.policy import MAX_HAM_AS_SPAM, MAX_SPAM_PUBLISHED, choose_thresholds
@@ -32,20 +32,27 @@ CV_FOLDS = 5
 def cross_validated_scores(
     examples: Sequence[Example], folds: int = CV_FOLDS, **params: Any
 ) -> np.ndarray:
-    """Out-of-fold spam probabilities, stratified, with a fixed seed."""
+    """Out-of-fold spam probabilities, stratified, with a fixed seed (each fold fitted with
+    the examples' weights)."""
     X = [e.features() for e in examples]
     y = np.array([e.label for e in examples])
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=SEED)
     return cross_val_predict(
-        build_pipeline(**params), X, y, cv=splitter, method="predict_proba", n_jobs=1
+        build_pipeline(**params), X, y, cv=splitter, method="predict_proba", n_jobs=1,
+        params={"clf__sample_weight": _weights(examples)},
     )[:, 1]
 
 
 def fit(examples: Sequence[Example], **params: Any) -> Pipeline:
-    """A pipeline fitted on all ``examples``."""
+    """A pipeline fitted on all ``examples``, each counting its `Example.weight`."""
     pipeline = build_pipeline(**params)
-    pipeline.fit([e.features() for e in examples], [e.label for e in examples])
+    pipeline.fit([e.features() for e in examples], [e.label for e in examples],
+                 clf__sample_weight=_weights(examples))
     return pipeline
+
+
+def _weights(examples: Sequence[Example]) -> np.ndarray:
+    return np.array([e.weight for e in examples], dtype=float)
 
 
 @dataclass
@@ -67,7 +74,10 @@ def train(
     sources: Sequence[str] = (),
     **params: Any,
 ) -> tuple[Pipeline, dict[str, Any]]:
-    """Deduplicate, cross-validate, choose thresholds, fit on all; return pipeline and metadata."""
+    """Deduplicate, cross-validate, choose thresholds, fit on all; return pipeline and metadata.
+    The thresholds are chosen on the out-of-fold scores of every example counted once (the
+    starter corpus keeps the policy's limits honest however few the site's labels), the
+    logistic regression is fitted with the examples' weights (`Example.weight`)."""
     trained = train_with_scores(examples, max_ham_as_spam=max_ham_as_spam,
                                 max_spam_published=max_spam_published, sources=sources,
                                 **params)
@@ -110,6 +120,8 @@ def train_with_scores(
             "n_spam": int(sum(labels)),
             "sha256": data_hash(examples),
             "sources": list(sources),
+            "n_weighted": sum(1 for e in examples if e.weight != 1.0),
+            "weight": max((e.weight for e in examples), default=1.0),
         },
         "cv_metrics": all_metrics(labels, scores.tolist(), thresholds),
         "libraries": {
@@ -141,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     examples: list[Example] = [] if args.no_starter else starter_corpus()
     sources = [] if args.no_starter else ["starter-corpus"]
     data = [p for chunk in args.data for p in chunk.split()]
-    examples += load_paths(data)
+    examples += own_data(load_paths(data)) if examples else load_paths(data)
     sources += data
     pipeline, metadata = train(examples, sources=sources)
     version = store.save(pipeline, metadata, activate=True)

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.artifacts import ArtifactError
-from models.data import HAM, SPAM, Example, deduplicate, load_paths, starter_corpus
+from models.data import HAM, SPAM, Example, deduplicate, load_paths, own_data, starter_corpus
 from models.policy import MAX_HAM_AS_SPAM, MAX_SPAM_PUBLISHED, Thresholds
 from service.db import Comment, CommentImport, ModelVersion
 from service.db.model_store import ModelStore
@@ -31,6 +31,10 @@ HOLDOUT_SHARE = 0.25
 HOLDOUT_MIN_PER_CLASS = 5
 # The candidate may be this much below the active model's MCC (noise) and still pass.
 MCC_TOLERANCE = 0.01
+# A candidate filing more genuine comments as spam than chance allows at this level is refused
+# (`_more_ham_flagged`): a strict level for a safety check (at 0.005 of genuine comments, at
+# most 1 of 65, 2 of 200, 7 of 1,000 pass).
+HAM_FLAGGED_SIGNIFICANCE = 0.2
 # Artifacts without a creation time are older than any label.
 EPOCH = "1970-01-01T00:00:00+00:00"
 
@@ -178,10 +182,11 @@ def _scores(pipeline: Any, examples: Sequence[Example]) -> list[float]:
 
 def gate_verdict(candidate: dict[str, Any], active: dict[str, Any]) -> tuple[bool, str]:
     """Whether a candidate may replace the active model, and why, from their metrics on the
-    same comparison set: MCC not lower (within `MCC_TOLERANCE`), no more ham filed as spam,
-    and no more spam published (what readers see: refused however the MCC compares)."""
+    same comparison set: MCC not lower (within `MCC_TOLERANCE`), no more spam published (what
+    readers see: refused however the MCC compares), and no more ham filed as spam beyond
+    chance (`_more_ham_flagged`)."""
     mcc_ok = candidate["mcc"] >= active["mcc"] - MCC_TOLERANCE
-    ham_ok = (candidate["ham_flagged"] or 0) <= (active["ham_flagged"] or 0)
+    ham_ok = not _more_ham_flagged(candidate, active)
     spam_ok = (candidate["spam_published"] or 0) <= (active["spam_published"] or 0)
     return mcc_ok and ham_ok and spam_ok, (
         f"MCC {candidate['mcc']} vs active {active['mcc']} (tolerance {MCC_TOLERANCE}): "
@@ -189,6 +194,29 @@ def gate_verdict(candidate: dict[str, Any], active: dict[str, Any]) -> tuple[boo
         f"{active['ham_flagged']}: {'ok' if ham_ok else 'worse'}; spam published "
         f"{candidate['spam_published']} vs {active['spam_published']}: "
         f"{'ok' if spam_ok else 'worse'}")
+
+
+def _more_ham_flagged(candidate: dict[str, Any], active: dict[str, Any]) -> bool:
+    """Whether the candidate files more genuine comments as spam than the active model, by
+    more than chance explains at the policy's own limit.
+
+    The site's labels are mostly the held queue, which the active model held by definition:
+    it filed none of them as spam, so "no more than the active model" would refuse any
+    candidate that files one borderline genuine comment of them as spam, and refuse it again
+    at every retrain as the labels grow. So the candidate's count is compared with what a
+    model that meets the limit (`MAX_HAM_AS_SPAM`, or the active model's rate if higher)
+    would reach by chance on this many genuine comments: refused when that is less likely
+    than `HAM_FLAGGED_SIGNIFICANCE` (one-sided binomial test). Measured on `make simulate`'s
+    site (65 genuine comments among its first 100 labels): a candidate that filed 1 of them
+    as spam (p = 0.28) passes; 2 (p = 0.04) would not."""
+    from scipy.stats import binom
+
+    n_ham = candidate["n"] - candidate["n_spam"]
+    flagged = round((candidate["ham_flagged"] or 0) * n_ham)
+    if (candidate["ham_flagged"] or 0) <= (active["ham_flagged"] or 0) or not n_ham:
+        return False
+    rate = max(active["ham_flagged"] or 0, MAX_HAM_AS_SPAM)
+    return float(binom.sf(flagged - 1, n_ham, rate)) < HAM_FLAGGED_SIGNIFICANCE
 
 
 def _owner_notes(candidate: dict[str, Any] | None, active: dict[str, Any] | None,
@@ -243,7 +271,7 @@ def retrain(
 
     params = params or {}
     site, decided = site_examples_with_times(session)
-    extra = load_paths(data)
+    site, extra = own_data(site), own_data(load_paths(data))
     sync_registry(session, store)
     active = store.active_version(session)
     active_model = store.load(session, active) if active else None

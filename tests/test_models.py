@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -11,16 +12,19 @@ import pytest
 from models.artifacts import ArtifactError, ArtifactStore
 from models.data import (
     HAM,
+    OWN_DATA_WEIGHT,
     SPAM,
     Example,
     data_hash,
     deduplicate,
     load_paths,
+    own_data,
     starter_corpus,
 )
 from models.explain import score
 from models.policy import Band, Thresholds, choose_thresholds
 from models.text import clean_text
+from models.train import fit
 from tests.conftest import SHARED_DATA
 
 YOUTUBE = SHARED_DATA / "youtube-spam"
@@ -99,6 +103,34 @@ def test_deduplicate_prefers_the_spam_label_and_ignores_case() -> None:
     kept = deduplicate([Example("Nice post", HAM), Example("nice  POST", SPAM),
                         Example("Other", HAM)])
     assert [(e.content, e.label) for e in kept] == [("nice  POST", SPAM), ("Other", HAM)]
+
+
+def test_a_sites_own_label_of_a_starter_text_keeps_the_sites_weight() -> None:
+    starter, site = Example("Nice post", HAM), own_data([Example("nice  POST", SPAM)])[0]
+    for pair in ([starter, site], [site, starter]):
+        (kept,) = deduplicate(pair)
+        assert (kept.label, kept.weight) == (SPAM, OWN_DATA_WEIGHT)
+    (kept,) = deduplicate([Example("Nice post", SPAM), own_data([Example("nice post", HAM)])[0]])
+    assert (kept.label, kept.weight) == (SPAM, OWN_DATA_WEIGHT)
+
+
+def test_the_sites_own_labels_weigh_more_than_the_starter_corpus() -> None:
+    prizes = ["cinema tickets", "a weekend in Rome", "concert passes"]
+    template = ("You are one of our lucky winners this week, {} are waiting for you. "
+                "Reply WIN to 80086 to claim")
+    site = [Example(template.format(prizes[0]), SPAM), Example(template.format(prizes[1]), SPAM),
+            Example("Lovely piece, the photo of the harbour at dawn is my favourite", HAM),
+            Example("The bit about the ferry timetable matches what I saw last May", HAM)]
+    base = starter_corpus()[::4]
+    probe = [{"content": template.format(prizes[2]), "author_name": "", "author_email": "",
+              "author_url": ""}]
+
+    def spam_score(examples: list[Example]) -> float:
+        return score(fit(examples), probe, top=0)[0].spam_score
+
+    plain, own = spam_score(base + site), spam_score(base + own_data(site))
+    print(f"spam score of a third text of the site's spam: {plain:.3f} -> {own:.3f}")
+    assert math.log(own / (1 - own)) - math.log(plain / (1 - plain)) > 1.0
 
 
 def test_data_hash_changes_with_the_data() -> None:
