@@ -406,12 +406,24 @@ def _contributions(
                         raw_cues = raw_cues or cue_values(sample)
                         totals[describe_cue(CUE_NAMES[local], raw_cues[local],
                                             sample.get("content", ""))] += weight
-        # The union's word branches come before the author and cue branches.
-        ranked = sorted([*((quote(text), weight) for text, weight in quoted.items()
-                           if readable_words(text)),
-                         *totals.items()], key=lambda item: abs(item[1]), reverse=True)
-        results.append([Contribution(name, weight) for name, weight in ranked
-                        if abs(weight) >= MIN_WEIGHT][:top])
+        # The union's word branches come before the author and cue branches. Only what is
+        # strong enough to show is ranked, and words are checked for readability from the
+        # strongest down until ``top`` are found: the list ranking them all would give.
+        ranked = sorted([*((weight, True, text) for text, weight in quoted.items()
+                           if abs(weight) >= MIN_WEIGHT),
+                         *((weight, False, name) for name, weight in totals.items()
+                           if abs(weight) >= MIN_WEIGHT)],
+                        key=lambda item: abs(item[0]), reverse=True)
+        shown: list[Contribution] = []
+        for weight, is_text, name in ranked:
+            if len(shown) == top:
+                break
+            if is_text:
+                if not readable_words(name):
+                    continue
+                name = quote(name)
+            shown.append(Contribution(name, weight))
+        results.append(shown)
     return results
 
 
