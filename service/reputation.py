@@ -7,10 +7,10 @@ e-mail domain (not the big free-mail providers: everyone has one) and a fingerpr
 folded text. A key moderators filed as spam and never approved makes the next comment that
 carries it spam, with a reason naming it ("author website cheap-vps.example filed as spam by a
 moderator before (2x)"), and so does a near-duplicate of a spam text (a campaign: the same
-template with a few words spun, across posts and authors; a SimHash of its words) unless it
-is as near to an approved one. Hosts readers cite in approved comments and never in spam
-(arxiv.org, a university) are the site's trusted hosts: a link to one does not count towards
-the link-count hold.
+template with a few words spun, across posts and authors; `service.campaigns`' SimHash of
+its words) unless it is as near to an approved one. Hosts readers cite in approved comments
+and never in spam (arxiv.org, a university) are the site's trusted hosts: a link to one does
+not count towards the link-count hold.
 
 Worker side only: it needs the database. The worker reads what changed when a label changed
 (one cheap query per batch tells), the whole history only at start or after an import.
@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from models.features import REFERENCE, host_of
 from models.text import fold_for_matching, unmask_links
+from service.campaigns import near, simhash
 from service.db import Comment, Label
 from service.rules import LINK_RE, Hit, hosts_in
 
@@ -51,36 +52,6 @@ def fingerprint(content: str) -> str:
     characters do not change it)."""
     words = " ".join(fold_for_matching(content).split())
     return hashlib.sha1(words.encode("utf-8")).hexdigest()[:16]
-
-
-# Near-duplicates (a campaign: one template, a few words spun, across posts and authors):
-# a 64-bit SimHash over the folded words, for texts of this many words or more; two texts at
-# most NEAR_BITS bits apart are one campaign. Measured on the 310 texts of models/eval/: a
-# recovery scam with its amount, coin, noun and days spun is 6 bits from its template, and
-# no two of the eval texts are nearer than 11.
-MIN_SIMHASH_WORDS = 10
-NEAR_BITS = 6
-_BITS = np.arange(64, dtype=np.uint64)
-
-
-def simhash(content: str) -> int | None:
-    """The 64-bit SimHash of a comment's folded words (None for short texts)."""
-    words = fold_for_matching(content).split()
-    if len(words) < MIN_SIMHASH_WORDS:
-        return None
-    hashes = np.array([int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(),
-                                      "little") for word in words], dtype=np.uint64)
-    bits = ((hashes[:, None] >> _BITS) & np.uint64(1)).astype(np.int64)
-    votes = (2 * bits - 1).sum(axis=0)
-    return int(((votes > 0).astype(np.uint64) << _BITS).sum())
-
-
-def _near(fingerprints: np.ndarray, value: int) -> np.ndarray:
-    """Indices of ``fingerprints`` at most `NEAR_BITS` bits from ``value``."""
-    if not len(fingerprints):
-        return np.zeros(0, dtype=np.int64)
-    distance = np.bitwise_count(fingerprints ^ np.uint64(value))
-    return np.flatnonzero(distance <= NEAR_BITS)
 
 
 def keys_of(content: str, author_url: str | None, author_email: str | None
@@ -186,11 +157,12 @@ class Reputation:
             if decided_at is not None and (self.newest is None or decided_at > self.newest):
                 self.newest = decided_at
 
-    def hits(self, content: str, author_url: str | None, author_email: str | None
-             ) -> list[Hit]:
+    def hits(self, content: str, author_url: str | None, author_email: str | None,
+             digest: int | None = None) -> list[Hit]:
         """A spam hit for each key moderators filed as spam and never approved. Hosts of
         papers and references (`models.features.REFERENCE`) never count: one spammer's
-        citation of arxiv.org must not make every reader's spam."""
+        citation of arxiv.org must not make every reader's spam. ``digest``: the content's
+        `simhash`, when the caller has it already."""
         found = []
         for kind, value in keys_of(content, author_url, author_email):
             spam = self.spam[(kind, value)]
@@ -202,11 +174,12 @@ class Reputation:
             times = f" ({spam}x)" if spam > 1 else ""
             found.append(Hit("spam", f"{what} filed as spam by a moderator before{times}",
                              value))
-        if not any(hit.reason.startswith("the same text") for hit in found):
-            digest = simhash(content) if len(self.spam_texts) else None
+        if len(self.spam_texts) and not any(hit.reason.startswith("the same text")
+                                            for hit in found):
+            digest = simhash(content) if digest is None else digest
             if digest is not None:
-                near_spam = len(_near(self.spam_texts, digest))
-                if near_spam and not len(_near(self.ham_texts, digest)):
+                near_spam = len(near(self.spam_texts, digest))
+                if near_spam and not len(near(self.ham_texts, digest)):
                     times = f" ({near_spam}x)" if near_spam > 1 else ""
                     found.append(Hit("spam", "near-duplicate of a comment filed as spam by a "
                                      f"moderator (a campaign){times}", f"{digest:016x}"))

@@ -430,6 +430,42 @@ class AuthorComment(Schema):
     created_at = fields.AwareDateTime(required=True)
 
 
+# The start of a campaign member's text shown in its record (enough to recognise it).
+EXCERPT_CHARS = 160
+
+
+def excerpt_of(text: str) -> str:
+    """The start of ``text``, cut at `EXCERPT_CHARS` with an ellipsis."""
+    return text if len(text) <= EXCERPT_CHARS else text[:EXCERPT_CHARS].rstrip() + "…"
+
+
+class CampaignComment(Schema):
+    """A near-duplicate of the comment (one template, a few words spun), on any post by any
+    author."""
+
+    id = fields.Integer(required=True)
+    post = fields.String(required=True)
+    author_name = fields.String(required=True)
+    status = fields.Enum(CommentStatus, by_value=True, required=True)
+    created_at = fields.AwareDateTime(required=True)
+    excerpt = fields.Function(lambda comment: excerpt_of(comment.content), required=True,
+                              metadata={"type": "string"})
+
+
+class Campaign(Schema):
+    """The comment's campaign: the comments of the last 30 days (at most the newest 5,000
+    with a SimHash) whose text is at most 6 bits of SimHash from its text."""
+
+    total = fields.Integer(required=True, metadata={"description": "How many there are."})
+    counts = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True,
+                         metadata={"description": "How many in each status (every status, "
+                                                  "zeros included)."})
+    comments = fields.List(fields.Nested(CampaignComment), required=True, metadata={
+        "description": "The newest 50, newest first. To decide them all: POST their ids to "
+                       "/api/v1/moderation/decisions, one request per status they are listed "
+                       "in, with that status as expected_status."})
+
+
 class ModerationDetail(ModerationComment):
     """A comment with its status history and actions."""
 
@@ -438,6 +474,9 @@ class ModerationDetail(ModerationComment):
         "description": "The bands of the model that scored it, else the active model's."})
     author_comments = fields.List(fields.Nested(AuthorComment), metadata={
         "description": "The author's other comments, newest first."})
+    campaign = fields.Nested(Campaign, metadata={
+        "description": "Its near-duplicates across posts and authors (none for a text under "
+                       "10 words, or one never scored)."})
 
 
 class QueuePage(Schema):

@@ -275,3 +275,118 @@ def test_stats_count_automatic_decisions_and_overturns(client, db, make_moderato
     assert (day["spam"], day["published"], day["false_positives"], day["missed_spam"]) == (
         1, 1, 1, 1)
     assert day["model_version"]
+
+
+RECOVERY = ("I lost $87,000 to a fake crypto investment platform and thought it was gone "
+            "forever. Then a friend referred me to Mr. Kevin Adams, a recovery expert, and he "
+            "got all my money back in 3 days.")
+# The same template spun by other authors on other posts: 4 to 6 bits of SimHash from it.
+SPUN = [RECOVERY.replace("$87,000", "$54,000").replace("crypto", "bitcoin")
+        .replace("money", "funds").replace("3 days", "2 days"),
+        RECOVERY.replace("$87,000", "$41,000").replace("Then", "Luckily"),
+        RECOVERY.replace("$87,000", "$66,500").replace("crypto", "forex")]
+UNRELATED = ("The export controls section ignores how much older hardware can still be "
+             "rented from cloud providers abroad.")
+
+
+def _campaign(db, post_comment, run_worker) -> tuple[int, list[int], list[int]]:
+    """RECOVERY, its spun copies (other authors, other posts), an unrelated comment and a
+    short one, scored by a real worker, then all held (whatever the model said). Returns
+    (RECOVERY's id, the spun ones' ids, the others' ids)."""
+    first = post_comment(content=RECOVERY, author_name="Margaret").get_json()["id"]
+    spun = [post_comment(content=text, author_name=name, post=post).get_json()["id"]
+            for text, name, post in zip(SPUN, ["Henry", "Olu", "Grace"],
+                                        ["interest-rates", "gardening-tips", "ev-batteries"],
+                                        strict=True)]
+    others = [post_comment(content=UNRELATED).get_json()["id"],
+              post_comment(content="Mr. Kevin Adams got my money back!").get_json()["id"]]
+    run_worker()
+    for comment_id in (first, *spun, *others):
+        db.get(Comment, comment_id).status = CommentStatus.HELD
+    db.commit()
+    return first, spun, others
+
+
+def test_a_comments_record_lists_its_campaign_across_posts_and_authors(
+        client, db, make_moderator, post_comment, run_worker) -> None:
+    from datetime import timedelta
+
+    from service.campaigns import simhash
+
+    token = make_moderator()
+    first, spun, (unrelated, short) = _campaign(db, post_comment, run_worker)
+    assert db.get(Comment, first).simhash == simhash(RECOVERY)  # stored by the worker
+    assert db.get(Comment, short).simhash is None  # under 10 words: no campaign
+    db.get(Comment, spun[0]).created_at -= timedelta(days=31)  # too old to count
+    db.commit()
+    record = client.get(f"/api/v1/moderation/comments/{first}", headers=bearer(token)
+                        ).get_json()
+    group = record["campaign"]
+    assert [m["id"] for m in group["comments"]] == spun[:0:-1]  # newest first
+    assert group["total"] == 2 and group["counts"]["held"] == 2
+    assert group["counts"]["published"] == group["counts"]["pending"] == 0
+    member = group["comments"][0]
+    assert (member["post"], member["author_name"], member["status"]) == (
+        "ev-batteries", "Grace", "held")
+    assert member["excerpt"] == SPUN[2][:160].rstrip() + "…" and member["created_at"]
+    nothing = client.get(f"/api/v1/moderation/comments/{unrelated}", headers=bearer(token)
+                         ).get_json()["campaign"]
+    assert (nothing["total"], nothing["comments"]) == (0, [])
+
+
+def test_a_simhash_is_stored_signed_and_read_back_unsigned(db) -> None:
+    from sqlalchemy import text
+
+    row = Comment(post="p", author_name="A", content="x", simhash=2**64 - 1)
+    db.add(row)
+    db.commit()
+    assert db.execute(text("SELECT simhash FROM comments")).scalar() == -1  # a BIGINT
+    db.expire_all()
+    assert db.get(Comment, row.id).simhash == 2**64 - 1
+
+
+def test_a_decision_on_a_campaign_files_its_held_members_and_then_its_new_ones_as_spam(
+        client, db, make_moderator, post_comment, run_worker) -> None:
+    mia, bob = make_moderator(name="mia"), make_moderator(name="bob")
+    first, spun, (unrelated, short) = _campaign(db, post_comment, run_worker)
+    group = client.get(f"/api/v1/moderation/comments/{first}", headers=bearer(mia)
+                       ).get_json()["campaign"]
+    ids = [first, *(m["id"] for m in group["comments"] if m["status"] == "held")]
+    assert sorted(ids) == sorted([first, *spun])
+    # Meanwhile another moderator decides one of them on its own page.
+    assert client.post(f"/api/v1/moderation/comments/{spun[1]}/decision", headers=bearer(bob),
+                       json={"action": "spam", "expected_status": "held"}).status_code == 200
+    response = client.post("/api/v1/moderation/decisions", headers=bearer(mia),
+                           json={"ids": ids, "action": "spam", "expected_status": "held",
+                                 "note": "recovery scam campaign"})
+    assert response.status_code == 200
+    results = {r["id"]: r for r in response.get_json()["results"]}
+    assert not results[spun[1]]["ok"] and "held" in results[spun[1]]["error"]
+    assert all(results[i]["ok"] and results[i]["status"] == "spam" for i in ids
+               if i != spun[1])
+    db.expire_all()
+    for comment_id in ids:
+        row = db.get(Comment, comment_id)
+        assert (row.status, row.label, row.decided_by) == (
+            CommentStatus.SPAM, Label.SPAM, DecidedBy.MODERATOR)
+        events = db.scalars(select(CommentEvent).where(CommentEvent.comment_id == comment_id)
+                            .order_by(CommentEvent.id)).all()
+        decider = "bob" if comment_id == spun[1] else "mia"  # bob's decision stands alone
+        assert [(e.actor, e.action, e.from_status, e.to_status) for e in events[1:]] == [
+            (decider, "spam", "held", "spam")]
+        assert events[1].moderator_id is not None
+        assert events[1].note == (None if decider == "bob" else "recovery scam campaign")
+    assert {db.get(Comment, i).status for i in (unrelated, short)} == {CommentStatus.HELD}
+
+    # The next member of the campaign, from yet another author and post, is spam on arrival.
+    late = post_comment(content=RECOVERY.replace("$87,000", "$19,900"), author_name="Ivy",
+                        post="mortgage-rates").get_json()["id"]
+    run_worker()
+    db.expire_all()
+    row = db.get(Comment, late)
+    assert (row.status, row.decided_by) == (CommentStatus.SPAM, DecidedBy.RULE)
+    assert any(r.startswith("near-duplicate of a comment filed as spam by a moderator")
+               for r in row.reasons)
+    group = client.get(f"/api/v1/moderation/comments/{first}", headers=bearer(mia)
+                       ).get_json()["campaign"]
+    assert group["comments"][0]["id"] == late and group["counts"]["spam"] == 4

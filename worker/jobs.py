@@ -24,6 +24,7 @@ from models.explain import Verdict, score
 from models.policy import Band, Thresholds
 from service import caching
 from service.blog_signals import blog_member, blog_signal_hits
+from service.campaigns import simhash
 from service.config import load_config
 from service.db import (
     AkismetCheck,
@@ -58,6 +59,8 @@ class Decision:
     reasons: list[str]
     model_version: str | None
     decided_by: DecidedBy
+    # Its text's SimHash (None for short texts), stored with the verdict: its campaign.
+    simhash: int | None = None
 
 
 # A model that could not be loaded (missing, or its hash does not match) is tried again after
@@ -117,7 +120,8 @@ _DECIDE = (
     .where(_COMMENTS.c.id == bindparam("comment_id"),
            _COMMENTS.c.status == CommentStatus.PENDING)
     .values({name: bindparam(name) for name in
-             ("status", "spam_score", "reasons", "model_version", "decided_by", "decided_at")})
+             ("status", "spam_score", "reasons", "model_version", "decided_by", "decided_at",
+              "simhash")})
 )
 _AUDIT = insert(cast(Table, CommentEvent.__table__))
 
@@ -204,6 +208,7 @@ class Scorer:
                     "spam_score": decision.spam_score, "reasons": decision.reasons,
                     "model_version": decision.model_version,
                     "decided_by": decision.decided_by, "decided_at": now,
+                    "simhash": decision.simhash,
                 })
                 if result.rowcount == 1:
                     decided[comment.id] = decision.status
@@ -250,10 +255,12 @@ class Scorer:
                     verdict: Verdict | None, signals: dict[str, Any] | None = None
                     ) -> Decision:
         signals = signals or {}
+        # Once per comment (~30 µs for 40 words): the reputation's campaigns, and the row's.
+        digest = simhash(comment.content)
         hits = sorted([*rules.check(comment, self.reputation.trusted_links),
                        *blog_signal_hits(signals, comment.content, rules.hold_foreign_script),
                        *self.reputation.hits(comment.content, comment.author_url,
-                                             comment.author_email)],
+                                             comment.author_email, digest)],
                       key=lambda hit: hit.effect != "spam")
         reasons = [hit.reason for hit in hits]
         thresholds = self.models.thresholds
@@ -261,7 +268,7 @@ class Scorer:
             status = CommentStatus.SPAM if hits and hits[0].effect == "spam" else \
                 CommentStatus.HELD
             by = DecidedBy.RULE if status == CommentStatus.SPAM else DecidedBy.FALLBACK
-            return Decision(status, None, [*reasons, NO_MODEL_REASON], None, by)
+            return Decision(status, None, [*reasons, NO_MODEL_REASON], None, by, digest)
 
         p = verdict.spam_score
         band = thresholds.band(p)
@@ -269,7 +276,7 @@ class Scorer:
         reasons += [str(c) for c in verdict.contributions]
 
         def decision(status: CommentStatus, by: DecidedBy) -> Decision:
-            return Decision(status, round(p, 6), reasons, self.models.version, by)
+            return Decision(status, round(p, 6), reasons, self.models.version, by, digest)
 
         member = blog_member(signals)
         new_status, decided_by, trusted = outcome(
@@ -441,7 +448,8 @@ def rescore(scorer: Scorer, statuses: Sequence[str] = ("pending", "held"),
                                          strict=True):
                 changes: dict[str, Any] = {
                     "spam_score": decision.spam_score, "reasons": decision.reasons,
-                    "model_version": decision.model_version, "decided_by": decision.decided_by}
+                    "model_version": decision.model_version, "decided_by": decision.decided_by,
+                    "simhash": decision.simhash}
                 if decision.status != comment.status:
                     changes.update(status=decision.status, decided_at=now)
                 result = session.execute(

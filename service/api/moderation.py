@@ -36,6 +36,13 @@ from service.schemas import (
 log = logging.getLogger(__name__)
 # The author's other comments shown beside one comment.
 AUTHOR_COMMENTS_SHOWN = 10
+# A comment's campaign is looked for among the comments of the last CAMPAIGN_DAYS, at most
+# the newest CAMPAIGN_SCAN of them with a SimHash (a bounded read, index-only: a campaign is
+# a burst, and a page must not slow down as the site ages), and its newest CAMPAIGN_SHOWN
+# members are listed (a page a moderator reads; the bulk endpoint takes 200 ids).
+CAMPAIGN_DAYS = 30
+CAMPAIGN_SCAN = 5_000
+CAMPAIGN_SHOWN = 50
 
 blp = Blueprint(
     "moderation", __name__, url_prefix="/api/v1/moderation",
@@ -163,7 +170,8 @@ def comment_detail(session: Session, comment_id: int) -> dict[str, Any]:
     ).all()
     record = {column.key: getattr(comment, column.key) for column in Comment.__mapper__.columns}
     return {**record, "history": history, "bands": bands.drawn_with(comment.model_version),
-            "author_comments": author_comments(session, comment)}
+            "author_comments": author_comments(session, comment),
+            "campaign": campaign(session, comment)}
 
 
 def author_comments(session: Session, comment: Comment) -> list[Comment]:
@@ -182,6 +190,31 @@ def author_comments(session: Session, comment: Comment) -> list[Comment]:
         .order_by(Comment.id.desc()).limit(AUTHOR_COMMENTS_SHOWN)))
 
 
+def campaign(session: Session, comment: Comment) -> dict[str, Any]:
+    """The comment's near-duplicates on any post by any author (`service.campaigns`) among
+    the recent ones: how many, how many in each status, the newest `CAMPAIGN_SHOWN` (for
+    `Campaign`); none for a comment without a SimHash (short, or never scored)."""
+    ids: list[int] = []
+    if comment.simhash is not None:
+        # numpy, on a moderator's path only: the public paths of a web worker never load it.
+        from service.campaigns import members
+
+        candidates = session.execute(
+            select(Comment.id, Comment.simhash)
+            .where(Comment.simhash.is_not(None),
+                   Comment.created_at >= utcnow() - timedelta(days=CAMPAIGN_DAYS))
+            .order_by(Comment.created_at.desc()).limit(CAMPAIGN_SCAN)).all()
+        ids = [i for i in members([(i, h) for i, h in candidates if h is not None],
+                                  comment.simhash) if i != comment.id]
+    if not ids:
+        return {"total": 0, "counts": {status.value: 0 for status in CommentStatus},
+                "comments": []}
+    counts = queue_counts(session, [Comment.id.in_(ids)])
+    shown = session.scalars(select(Comment).where(Comment.id.in_(ids[:CAMPAIGN_SHOWN]))
+                            .order_by(Comment.created_at.desc(), Comment.id.desc()))
+    return {"total": sum(counts.values()), "counts": counts, "comments": list(shown)}
+
+
 @blp.route("/comments/<int(max=9223372036854775807):comment_id>")
 class CommentRecord(MethodView):
     """Everything known about one comment."""
@@ -189,7 +222,8 @@ class CommentRecord(MethodView):
     @blp.doc(security=SECURITY)
     @blp.response(200, ModerationDetail)
     def get(self, comment_id: int) -> dict[str, Any]:
-        """Content, author fields, e-mail, IP, User-Agent, score, reasons, history."""
+        """Content, author fields, e-mail, IP, User-Agent, score, reasons, history, the
+        author's other comments and the comment's campaign (its near-duplicates)."""
         return comment_detail(database.session(), comment_id)
 
 
@@ -251,7 +285,12 @@ class BulkDecisions(MethodView):
     @blp.arguments(BulkDecisionIn)
     @blp.response(200, BulkOut)
     def post(self, decision: dict[str, Any]) -> dict[str, Any]:
-        """Each comment is decided and audited on its own; one failure doesn't stop the rest."""
+        """Each comment is decided and audited on its own; one failure doesn't stop the rest.
+
+        A campaign (a comment's near-duplicates): send the ids of its record's
+        `campaign.comments`, one request per status they were listed in, that status as
+        `expected_status`: a member someone decided meanwhile is reported (`ok: false`) and
+        left as it is."""
         session = database.session()
         moderator = auth.authenticate()
         action = moderation.Action(decision["action"])

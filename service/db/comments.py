@@ -25,7 +25,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeEngine
 
 from service.db import Base
-from service.db.types import UTCDateTime, utcnow
+from service.db.types import UInt64, UTCDateTime, utcnow
 
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
 IdType: TypeEngine[int] = BigInteger().with_variant(Integer(), "sqlite")
@@ -45,6 +45,7 @@ class CommentStatus(enum.StrEnum):
 # The partial index's condition (ix_comments_pending).
 _PENDING_SQL = f"status = '{CommentStatus.PENDING.value}'"
 _LABELLED_SQL = "label IS NOT NULL"
+_SIMHASH_SQL = "simhash IS NOT NULL"
 
 
 class DecidedBy(enum.StrEnum):
@@ -114,6 +115,10 @@ class Comment(Base):
     # The returning reader this comment came from: the random id inside the signed reader
     # token the widget keeps (service/readers.py). Trust is earned by this id, not an e-mail.
     reader_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # The SimHash of its folded words (`service.campaigns`), set when the worker scores it;
+    # None for short texts and for comments never scored (bot traps, imports, those scored
+    # before migration 0011). Near-duplicates of it are its campaign.
+    simhash: Mapped[int | None] = mapped_column(UInt64, nullable=True)
 
     __table_args__ = (
         # The public listing: published comments of one post, oldest first.
@@ -132,6 +137,10 @@ class Comment(Base):
         # read the few labelled rows, not a scan of every comment ever stored.
         Index("ix_comments_labelled", "label", "decided_at",
               postgresql_where=text(_LABELLED_SQL), sqlite_where=text(_LABELLED_SQL)),
+        # A comment's campaign: the newest comments with a SimHash, read backwards from now
+        # (an index-only scan of the few columns the distances need).
+        Index("ix_comments_simhash", "created_at", "simhash", "id",
+              postgresql_where=text(_SIMHASH_SQL), sqlite_where=text(_SIMHASH_SQL)),
         # A commenter's comments by e-mail (data requests).
         Index("ix_comments_email_label", "author_email", "label"),
         # Trusted commenters: approved comments by returning reader.

@@ -263,6 +263,49 @@
     return list;
   }
 
+  /** This comment and the similar ones listed that ``action`` would change. */
+  function groupTargets(c, action) {
+    return [c, ...c.campaign.comments].filter((m) => m.status !== ACTIONS[action].to);
+  }
+
+  /** The comment's campaign (its near-duplicates on any post by any author), and on its own
+   * page the buttons that decide the whole group (``onGroup``). */
+  function campaignSection(c, onGroup) {
+    const group = c.campaign;
+    if (!group || !group.total) return null;
+    const list = el("ol", { className: "others" });
+    for (const m of group.comments) {
+      list.append(el("li", { dataset: { id: String(m.id) } },
+        el("span", { className: "status-pill status-" + m.status }, m.status), " ",
+        el("a", { href: "/moderate/comments/" + m.id }, "#" + m.id), " ",
+        el("strong", {}, m.author_name), " on ", el("span", { className: "post" }, m.post),
+        " · ", timeEl(m.created_at),
+        el("div", { className: "other-text" }, m.excerpt)));
+    }
+    const counts = STATUSES.filter((s) => group.counts[s]).map((s) => group.counts[s] + " " + s);
+    const buttons = el("div", { className: "actions", attrs: { role: "group", "aria-label": "Decide the campaign" } });
+    for (const action of onGroup ? ["spam", "approve"] : []) {
+      const targets = groupTargets(c, action);
+      if (!targets.length) continue;
+      const button = el("button", { type: "button", className: "btn btn-small btn-" + action,
+                                    dataset: { group: action } },
+        action === "spam"
+          ? (targets.length > 1 ? "File all " + targets.length : "File #" + targets[0].id) + " as spam"
+          : targets.length > 1 ? "Approve all " + targets.length : "Approve #" + targets[0].id);
+      button.addEventListener("click", () => onGroup(action, targets));
+      buttons.append(button);
+    }
+    return el("section", { id: "campaign", className: "campaign", attrs: { "aria-label": "Similar comments" } },
+      el("h3", {}, "Similar comments (a campaign): " + group.total),
+      el("p", { className: "muted" }, "The same text with a few words changed, on any post by any author, " +
+        "in the last 30 days: " + counts.join(", ") + "." +
+        (group.total > group.comments.length ? " The newest " + group.comments.length + " are listed." : "")),
+      list,
+      buttons.children.length ? buttons : null,
+      buttons.children.length ? el("p", { className: "muted" }, "A button decides this comment and the " +
+        "similar ones listed above. One that someone else decides meanwhile is left as it is.") : null);
+  }
+
   /** The decision controls of the comment page: the note and the buttons. */
   function decisionForm(c, onAction) {
     const note = el("textarea", { id: "note", name: "note", maxLength: 2000, rows: 2,
@@ -273,7 +316,7 @@
       actionButtons(c, onAction));
   }
 
-  function detailView(c, onAction) {
+  function detailView(c, onAction, onGroup) {
     const history = el("ol", { className: "history" });
     for (const e of c.history || []) {
       history.append(el("li", { dataset: { eventId: String(e.id) } },
@@ -316,7 +359,8 @@
       el("h3", {}, "History"),
       history.children.length ? history : noHistory,
       el("h3", {}, "Other comments by this author"),
-      authorComments(c));
+      authorComments(c),
+      campaignSection(c, onGroup));
   }
 
   // --- undo ------------------------------------------------------------------------------
@@ -371,7 +415,7 @@
     async function load() {
       try {
         current = await api("GET", "/comments/" + id);
-        box.replaceChildren(detailView(current, decide));
+        box.replaceChildren(detailView(current, decide, decideGroup));
         box.setAttribute("aria-busy", "false");
       } catch (error) {
         box.replaceChildren(el("p", { className: "error" }, error.message));
@@ -388,12 +432,48 @@
         const decided = await api("POST", "/comments/" + c.id + "/decision", body);
         offerUndo(ACTIONS[action].label + ": comment #" + c.id + ".", decided, () => load());
         current = decided;
-        box.replaceChildren(detailView(decided, decide));
+        box.replaceChildren(detailView(decided, decide, decideGroup));
       } catch (error) {
         flash(error.message, "error");
         await load();
       } finally {
         busy = false;
+      }
+    }
+    /** One decision on this comment and its campaign's members listed: one bulk request per
+     * status they were shown in (expected_status), so one decided meanwhile is left alone. */
+    async function decideGroup(action, targets) {
+      if (busy) return;
+      busy = true;
+      const noteField = document.getElementById("note");
+      const note = noteField ? noteField.value.trim() : "";
+      const byStatus = new Map();
+      for (const m of targets) byStatus.set(m.status, [...(byStatus.get(m.status) || []), m.id]);
+      const done = [];
+      const left = [];
+      try {
+        for (const [status, ids] of byStatus) {
+          // Publishing a comment filed as spam is a "not spam" in its history, as by key.
+          const body = { ids, action: action === "approve" && status === "spam" ? "not_spam" : action,
+                         expected_status: status };
+          if (note) body.note = note;
+          const result = await api("POST", "/decisions", body);
+          for (const r of result.results) (r.ok ? done : left).push(r.id);
+        }
+        const count = (n) => n + " comment" + (n === 1 ? "" : "s");
+        let message = (action === "spam" ? "Filed as spam: " : "Approved: ") + count(done.length) + ".";
+        if (left.length) {
+          message += " " + count(left.length) + " changed since this page was loaded (someone else " +
+            "decided " + (left.length === 1 ? "it" : "them") + ") and " + (left.length === 1 ? "was" : "were") +
+            " left as " + (left.length === 1 ? "it is" : "they are") + ": " +
+            left.map((i) => "#" + i).join(", ") + ".";
+        }
+        flash(message, left.length ? "error" : "ok");
+      } catch (error) {
+        flash(error.message, "error");
+      } finally {
+        busy = false;
+        await load();
       }
     }
     document.addEventListener("keydown", (event) => {

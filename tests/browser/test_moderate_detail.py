@@ -1,5 +1,6 @@
 """The comment's own page and the queue in a real Chromium: keys a/r/s/n decide, a note goes
-with the decision, Undo takes it back through the API, readable reasons, the model's bands."""
+with the decision, Undo takes it back through the API, readable reasons, the model's bands,
+a campaign's near-duplicates decided together."""
 
 from __future__ import annotations
 
@@ -162,3 +163,53 @@ def test_undo_in_the_queue_brings_the_comment_back(logged_in, held_comment, db) 
     db.expire_all()
     assert db.get(Comment, first).status == CommentStatus.HELD
     assert db.get(Comment, second).status == CommentStatus.HELD
+
+
+RECOVERY = ("I lost $87,000 to a fake crypto investment platform and thought it was gone "
+            "forever. Then a friend referred me to Mr. Kevin Adams, a recovery expert, and he "
+            "got all my money back in 3 days.")
+
+
+def test_a_campaign_is_listed_and_filed_as_spam_in_one_click(logged_in, post_comment,
+                                                              run_worker, db,
+                                                              screenshot) -> None:
+    first = scored(post_comment, run_worker, db, content=RECOVERY, author_name="Margaret")
+    members = [scored(post_comment, run_worker, db, content=text, author_name=name, post=post)
+               for text, name, post in [
+                   (RECOVERY.replace("$87,000", "$41,000").replace("Then", "Luckily"),
+                    "Henry", "interest-rates"),
+                   (RECOVERY.replace("$87,000", "$66,500").replace("crypto", "forex"),
+                    "Olu", "gardening-tips"),
+                   (RECOVERY.replace("$87,000", "$19,900"), "Grace", "ev-batteries")]]
+    unrelated = scored(post_comment, run_worker, db, content=GENUINE)
+    for comment_id in (first, *members, unrelated):
+        as_status(db, comment_id, CommentStatus.HELD)
+    page = logged_in()
+    page.goto(f"/moderate/comments/{first}")
+    campaign = page.locator("#campaign")
+    expect(campaign.locator("h3")).to_have_text("Similar comments (a campaign): 3")
+    expect(campaign.locator("li")).to_have_count(3)
+    for comment_id in members:
+        expect(campaign.locator(f"a[href='/moderate/comments/{comment_id}']")).to_be_visible()
+    expect(campaign.locator(f"a[href='/moderate/comments/{unrelated}']")).to_have_count(0)
+    expect(campaign.locator("li").first).to_contain_text("Grace on ev-batteries")
+    screenshot(page, "comment-campaign")
+    # Someone else publishes one of them while this page is open: it is left as it is.
+    as_status(db, members[0], CommentStatus.PUBLISHED)
+    button = campaign.locator("button[data-group=spam]")
+    expect(button).to_have_text("File all 4 as spam")  # this comment and the 3 listed
+    button.click()
+    expect(page.locator("#flash")).to_have_text(
+        f"Filed as spam: 3 comments. 1 comment changed since this page was loaded (someone "
+        f"else decided it) and was left as it is: #{members[0]}.")
+    db.expire_all()
+    assert [db.get(Comment, i).status for i in (first, *members, unrelated)] == [
+        "spam", "published", "spam", "spam", "held"]
+    events = db.query(CommentEvent).filter(CommentEvent.comment_id.in_([first, *members]),
+                                           CommentEvent.actor == "ann").all()
+    assert sorted(e.comment_id for e in events) == sorted([first, *members[1:]])
+    # The page shows what happened: the statuses, and what is left to decide.
+    expect(campaign.locator(".status-pill")).to_have_text(["spam", "spam", "published"])
+    expect(page.locator("#detail .facts .status-pill")).to_have_text("spam")
+    expect(campaign.locator("button[data-group=spam]")).to_have_text(
+        f"File #{members[0]} as spam")
