@@ -239,9 +239,10 @@ def test_openapi_document_describes_the_api(client) -> None:
 
 
 def test_a_web_worker_takes_comments_without_the_workers_libraries(app) -> None:
-    # What a web worker never needs on its public paths stays out of its memory (the 80 MB
-    # budget of docs/PERFORMANCE.md): scikit-learn, and disarm's 3.6 MB confusables table
-    # (matching folds text in the scoring worker).
+    # What a web worker never needs on its public paths, or to show a moderator a comment's
+    # campaign, stays out of its memory (the 80 MB budget of docs/PERFORMANCE.md):
+    # scikit-learn, numpy, and disarm's 3.6 MB confusables table (matching folds text in the
+    # scoring worker).
     code = (
         "import sys\n"
         "from service import create_app\n"
@@ -252,6 +253,21 @@ def test_a_web_worker_takes_comments_without_the_workers_libraries(app) -> None:
         " json={'post': 'imports', 'author_name': 'Ann', 'content': 'A plain comment.'})\n"
         "assert sent.status_code == 202, sent.get_data()\n"
         "assert reader.get('/api/v1/posts/imports/comments').status_code == 200\n"
+        # A moderator's look at a comment and its campaign (two stored SimHashes 1 bit apart).
+        "from service.db import Comment, Moderator, Role\n"
+        "from service.db.moderators import hash_token, new_token\n"
+        "token = new_token()\n"
+        "with app.extensions['db_sessions']() as session:\n"
+        "    comment = session.get(Comment, sent.get_json()['id'])\n"
+        "    comment.simhash = 2 ** 63 + 5\n"
+        "    session.add(Comment(post='imports', author_name='Bo', content='A plain comment.',"
+        " status=comment.status, simhash=2 ** 63 + 4))\n"
+        "    session.add(Moderator(name='m', role=Role.ADMIN, token_hash=hash_token(token)))\n"
+        "    session.commit()\n"
+        "record = reader.get(f\"/api/v1/moderation/comments/{sent.get_json()['id']}\","
+        " headers={'Authorization': f'Bearer {token}'})\n"
+        "assert record.status_code == 200 and record.get_json()['campaign']['total'] == 1,"
+        " record.get_data()\n"
         "print(sorted(m for m in ('sklearn', 'disarm', 'numpy') if m in sys.modules))\n"
     )
     loaded = subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=60,
