@@ -2,7 +2,7 @@
 
 Revision ID: 0011
 Revises: 0010
-Create Date: 2026-12-05 10:00:00
+Create Date: 2026-12-04 19:00:00
 """
 from alembic import op
 import sqlalchemy as sa
