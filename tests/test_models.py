@@ -304,6 +304,10 @@ def test_fast_transform_and_explanations_are_identical_to_sklearn(model_dir: Pat
     assert [[(c.feature, c.weight) for c in v.contributions] for v in singles] == (
         explained[:40] + explained[-5:])
     assert [v.spam_score for v in singles] == [v.spam_score for v in verdicts[:40] + verdicts[-5:]]
+    # A small batch (a burst's) is scored one at a time: the same numbers as the matrix's.
+    small = score(pipeline, samples[:3], top=8)
+    assert [v.spam_score for v in small] == [v.spam_score for v in verdicts[:3]]
+    assert [[(c.feature, c.weight) for c in v.contributions] for v in small] == explained[:3]
 
 
 def test_engagement_and_self_promotion_cues() -> None:
