@@ -212,9 +212,9 @@ def _more_ham_flagged(candidate: dict[str, Any], active: dict[str, Any]) -> bool
     from scipy.stats import binom
 
     n_ham = candidate["n"] - candidate["n_spam"]
-    flagged = round((candidate["ham_flagged"] or 0) * n_ham)
     if (candidate["ham_flagged"] or 0) <= (active["ham_flagged"] or 0) or not n_ham:
         return False
+    flagged = round(candidate["ham_flagged"] * n_ham)
     rate = max(active["ham_flagged"] or 0, MAX_HAM_AS_SPAM)
     return float(binom.sf(flagged - 1, n_ham, rate)) < HAM_FLAGGED_SIGNIFICANCE
 

@@ -105,13 +105,15 @@ class Reputation:
         return self._arrays
 
     def add(self, comment_id: int, label: str, content: str, author_url: str | None,
-            author_email: str | None) -> None:
-        """Count one labelled comment (replacing what it counted before, if anything)."""
+            author_email: str | None, digest: int | None = None) -> None:
+        """Count one labelled comment (replacing what it counted before, if anything);
+        ``digest``: its stored SimHash, when the worker stored one."""
         self.remove(comment_id)
         is_spam = label == Label.SPAM
         keys = keys_of(content, author_url, author_email)
         (self.spam if is_spam else self.ham).update(keys)
-        self.entries[comment_id] = (is_spam, keys, simhash(content))
+        self.entries[comment_id] = (is_spam, keys, simhash(content) if digest is None
+                                    else digest)
         self._arrays = None
 
     def remove(self, comment_id: int) -> None:
@@ -148,12 +150,12 @@ class Reputation:
         return len(self.entries) == min(labelled, HISTORY_LIMIT)
 
     def _read(self, session: Session, query: Any) -> None:
-        for comment_id, label, content, author_url, author_email, decided_at in \
+        for comment_id, label, content, author_url, author_email, decided_at, digest in \
                 session.execute(query):
             if label is None:
                 self.remove(comment_id)
             else:
-                self.add(comment_id, str(label), content, author_url, author_email)
+                self.add(comment_id, str(label), content, author_url, author_email, digest)
             if decided_at is not None and (self.newest is None or decided_at > self.newest):
                 self.newest = decided_at
 
@@ -198,8 +200,10 @@ class Reputation:
         return count
 
 
+# The SimHash the worker stored with a comment's verdict is read, not computed again (a
+# comment scored before migration 0011, or imported, has none: computed then).
 _COLUMNS = (Comment.id, Comment.label, Comment.content, Comment.author_url,
-            Comment.author_email, Comment.decided_at)
+            Comment.author_email, Comment.decided_at, Comment.simhash)
 
 
 # Over the labelled rows only: the partial index ix_comments_labelled covers the query.

@@ -186,3 +186,18 @@ def test_rescoring_held_comments_applies_a_decision_to_its_campaign(db, post_com
     assert member.status == CommentStatus.SPAM
     assert member.reasons[0].startswith("near-duplicate of a comment filed as spam")
     assert db.get(Comment, genuine).status == CommentStatus.PUBLISHED
+
+
+def test_a_labelled_comments_stored_simhash_is_read_not_computed_again(db) -> None:
+    from service.campaigns import simhash
+
+    spun = ("Great insight on the markets, I recovered my lost funds through a recovery agent "
+            "called Marcus, contact him today")
+    # A label whose stored SimHash is another text's: what is read is what the worker stored.
+    db.add(Comment(post="p", author_name="Someone", status=CommentStatus.SPAM,
+                   label=Label.SPAM, content="Short.", simhash=simhash(spun)))
+    db.commit()
+    reputation = Reputation.load(db)
+    hits = reputation.hits(spun.replace("Marcus", "Victor"), None, None)
+    assert [hit.reason for hit in hits] == [
+        "near-duplicate of a comment filed as spam by a moderator (a campaign)"]
